@@ -1,0 +1,63 @@
+"""futurelab: a real-time distributed futures framework for Python and Jupyter.
+
+The public API is dask.distributed's futures API: code written for it runs after changing
+``from dask.distributed import ...`` to ``from futurelab import ...``.
+
+>>> from futurelab import Client
+>>> # client = Client()
+>>> # client.submit(sum, [1, 2, 3]).result()
+>>> # 6
+"""
+from __future__ import annotations
+
+from concurrent.futures import CancelledError as CancelledError
+
+from .actor import Actor as Actor
+from .actor import ActorFuture as ActorFuture
+from .client.client import Client as Client
+from .client.client import default_client as default_client
+from .client.client import get_client as get_client
+from .client.client import worker_client as worker_client
+from .client.future import Future as Future
+from .client.waiting import ALL_COMPLETED as ALL_COMPLETED
+from .client.waiting import FIRST_COMPLETED as FIRST_COMPLETED
+from .client.waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
+from .client.waiting import as_completed as as_completed
+from .client.waiting import fire_and_forget as fire_and_forget
+from .client.waiting import wait as wait
+from .cluster import LocalCluster as LocalCluster
+from .errors import FuturelabError as FuturelabError
+from .errors import KilledWorker as KilledWorker
+from .errors import LostData as LostData
+from .worker.executor import get_worker as get_worker
+from .worker.executor import rejoin as rejoin
+from .worker.executor import secede as secede
+from .worker.server import Worker as Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALL_COMPLETED",
+    "Actor",
+    "ActorFuture",
+    "CancelledError",
+    "Client",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "Future",
+    "FuturelabError",
+    "KilledWorker",
+    "LocalCluster",
+    "LostData",
+    "Worker",
+    "__version__",
+    "as_completed",
+    "default_client",
+    "fire_and_forget",
+    "get_client",
+    "get_worker",
+    "rejoin",
+    "secede",
+    "wait",
+    "worker_client",
+]

@@ -1,0 +1,70 @@
+"""The ``futurelab`` command: ``futurelab scheduler`` and ``futurelab worker ADDRESS``.
+
+Argument parsing only; the work is done by :mod:`futurelab.scheduler.server` and
+:mod:`futurelab.worker.server`.  Ctrl-C and SIGTERM shut either down cleanly.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="futurelab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("scheduler", help="run a scheduler")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8786, help="TCP port (default 8786)")
+    w = sub.add_parser("worker", help="run a worker connected to a scheduler")
+    w.add_argument("scheduler", help="scheduler address, e.g. tcp://127.0.0.1:8786")
+    w.add_argument("--nthreads", type=int, default=1, help="threads running tasks (default 1)")
+    w.add_argument("--name", default=None, help="worker name")
+    w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    w.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    for p in (s, w):
+        p.add_argument("--log-level", default="info", help="logging level (default info)")
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if args.command == "scheduler":
+        from .scheduler.server import Scheduler
+        sched = await Scheduler(f"tcp://{args.host}:{args.port}").start()
+        print(f"futurelab scheduler at {sched.address}", flush=True)
+        waiter = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([waiter, asyncio.ensure_future(sched.closed.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+        await sched.close()
+        return 0
+    from .worker.server import Worker
+    address = args.scheduler if "://" in args.scheduler else f"tcp://{args.scheduler}"
+    try:
+        worker = await Worker(address, nthreads=args.nthreads, name=args.name,
+                              listen_address=f"tcp://{args.host}:{args.port}").start()
+    except OSError as e:
+        print(f"futurelab worker: cannot reach the scheduler at {address}: {e}", file=sys.stderr)
+        return 1
+    waiter = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([waiter, asyncio.ensure_future(worker.closed.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    await worker.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

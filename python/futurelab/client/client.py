@@ -1,0 +1,708 @@
+"""The Client: submit work, move data, hold Futures — one async implementation, sync facade.
+
+Everything that talks to the cluster is an ``async def _name`` coroutine running on the client's
+event loop; the public method of the same name is one line, ``return self.sync(self._name, ...)``,
+which awaits the coroutine in asynchronous mode and blocks on it otherwise.  ``submit`` and
+``map`` never wait for a round trip: they queue messages that the loop sends in one batch.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
+from typing import Any
+
+from ..actor import Actor
+from ..comm import connect
+from ..errors import CommClosedError, FuturelabError, ProtocolError
+from ..protocol.serialize import Opaque
+from ..rpc import BatchedSend, ConnectionPool, RemoteError, read_stream
+from ..taskspec import replace_futures
+from . import sync as _sync
+from .future import CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState
+
+_default_client: Client | None = None
+_client_lock = threading.Lock()
+
+
+def default_client() -> Client:
+    """The current default Client.
+
+    Raises:
+        ValueError: when no Client was started in this process.
+    """
+    client = _default_client
+    if client is None or client.status == "closed":
+        raise ValueError("No clients found. Start a client and point it to the scheduler address:"
+                         " `from futurelab import Client; client = Client()`")
+    return client
+
+
+def funcname(func: Any) -> str:
+    """The name keys of ``func``'s tasks start with."""
+    while hasattr(func, "func"):  # functools.partial and friends
+        func = func.func
+    name = getattr(func, "__name__", None) or type(func).__name__
+    return "lambda" if name == "<lambda>" else str(name)
+
+
+def tokenize(*parts: Any) -> str:
+    """A deterministic hex token for ``parts`` (random when they cannot be pickled)."""
+    try:
+        data = b"".join(bytes(f) for f in Opaque(parts).frames())
+    except Exception:  # noqa: BLE001 - an unpicklable call is simply not pure
+        return uuid.uuid4().hex
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _pickle_checked(obj: Any, what: str) -> Opaque:
+    op = Opaque(obj)
+    try:
+        op.frames()
+    except Exception as e:  # noqa: BLE001
+        raise TypeError(f"Could not serialize {what}: {e}") from e
+    return op
+
+
+class Client:
+    """Connect to a futurelab cluster (or start a local one) and run work on it.
+
+    Args:
+        address: a scheduler address (``"tcp://host:8786"``), a LocalCluster, or None to start a
+            LocalCluster with the keyword arguments given (``n_workers``, ``threads_per_worker``,
+            ``processes``).
+        timeout: seconds to wait for the scheduler before giving up.
+        asynchronous: True to use the client from async code (every method is awaitable).
+
+    >>> # client = Client(processes=False)
+    >>> # client.submit(sum, [1, 2]).result()
+    >>> # 3
+    """
+
+    def __init__(self, address: Any = None, loop: asyncio.AbstractEventLoop | None = None,
+                 timeout: float = 10, set_as_default: bool = True, asynchronous: bool = False,
+                 name: str | None = None, **cluster_kwargs: Any) -> None:
+        self.id = f"Client-{uuid.uuid4().hex}"
+        self.name = name
+        self.asynchronous = asynchronous
+        self.timeout = timeout
+        self.status = "newly-created"
+        self.futures: dict[str, FutureState] = {}
+        self.refcount: dict[str, int] = {}
+        self._lock = threading.RLock()
+        self._outbox: list[dict[str, Any]] = []
+        self._flush_scheduled = False
+        self._stream: BatchedSend | None = None
+        self._pool = ConnectionPool(timeout=timeout)
+        self._set_as_default = set_as_default
+        self._own_cluster = False
+        self._reader: asyncio.Task[Any] | None = None
+        self.cluster: Any = None
+        self.scheduler_address: str | None = None
+        self._stream_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "key-in-memory": self._on_key_in_memory,
+            "task-erred": self._on_task_erred,
+            "cancelled-keys": self._on_cancelled,
+            "key-lost": self._on_key_lost,
+        }
+        #: extensions (primitives, the state model) add stream handlers here
+        self.extensions: dict[str, Any] = {}
+        if address is not None and not isinstance(address, str):
+            self.cluster = address
+        elif address is None:
+            from ..cluster import LocalCluster
+            self._cluster_kwargs = cluster_kwargs
+            self._own_cluster = True
+        else:
+            self.scheduler_address = address
+        if loop is None:
+            loop = (asyncio.get_running_loop() if asynchronous else
+                    getattr(self.cluster, "loop", None) or _sync.background_loop())
+        self.loop = loop
+        self._started: asyncio.Future[Client] | None = None
+        if asynchronous:
+            self._started = asyncio.ensure_future(self._start())
+        else:
+            self.sync(self._start)
+
+    # ------------------------------------------------------------------ facade
+    def sync(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``func`` (a coroutine function) the way this client's mode wants."""
+        if self.asynchronous or _sync.in_loop_thread(self.loop):
+            return func(*args, **kwargs)
+        return _sync.sync(self.loop, func, *args, **kwargs)
+
+    def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        if _sync.in_loop_thread(self.loop):
+            self.loop.call_soon(fn, *args)
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def __await__(self) -> Any:
+        async def started() -> Client:
+            if self._started is not None:
+                await self._started
+            return self
+        return started().__await__()
+
+    async def __aenter__(self) -> Client:
+        return await self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ start / close
+    async def _start(self) -> Client:
+        if self._own_cluster:
+            from ..cluster import LocalCluster
+            self.cluster = await LocalCluster(asynchronous=True, **self._cluster_kwargs)
+        if self.cluster is not None:
+            self.scheduler_address = self.cluster.scheduler_address
+        assert self.scheduler_address is not None
+        self._serializing = not self.scheduler_address.startswith("inproc://")
+        comm = await self._connect_scheduler()
+        await comm.write({"op": "register-client", "client": self.id})
+        reply = await asyncio.wait_for(comm.read(), self.timeout)
+        if not isinstance(reply, dict) or reply.get("status") != "OK":
+            comm.abort()
+            raise FuturelabError(f"scheduler at {self.scheduler_address} refused the client: "
+                                 f"{reply}")
+        self._stream = BatchedSend(comm)
+        self._reader = asyncio.ensure_future(self._read_scheduler(comm))
+        self.status = "running"
+        if self._set_as_default:
+            global _default_client
+            _default_client = self
+        self._flush()
+        return self
+
+    async def _connect_scheduler(self) -> Any:
+        deadline = time.monotonic() + self.timeout
+        address = self.scheduler_address
+        assert address is not None
+        while True:
+            try:
+                return await connect(address, timeout=max(0.1, deadline - time.monotonic()))
+            except (OSError, asyncio.TimeoutError) as e:
+                if time.monotonic() >= deadline:
+                    raise OSError(f"Timed out trying to connect to {address} after "
+                                  f"{self.timeout} s: {e}") from e
+                await asyncio.sleep(0.05)
+
+    async def _read_scheduler(self, comm: Any) -> None:
+        try:
+            await read_stream(comm, self._stream_handlers)
+        except (CommClosedError, ProtocolError, OSError):
+            pass
+        if self.status == "running":
+            self.status = "scheduler-gone"
+            gone = FuturelabError(f"lost the connection to the scheduler at "
+                                  f"{self.scheduler_address}")
+            for st in list(self.futures.values()):
+                if not st.done():
+                    st.set_error(gone, None, str(gone), "gone")
+
+    def close(self, timeout: float | None = None) -> Any:
+        """Close the client (and the LocalCluster it started)."""
+        if self.status == "closed":
+            return None if not self.asynchronous else asyncio.sleep(0)
+        return self.sync(self._close, callback_timeout=timeout or 2 * self.timeout) \
+            if not self.asynchronous else self._close()
+
+    async def _close(self) -> None:
+        if self.status == "closed":
+            return
+        self.status = "closed"
+        global _default_client
+        if _default_client is self:
+            _default_client = None
+        if self._stream is not None:
+            self._flush()
+            await self._stream.close()
+        if self._reader is not None:
+            self._reader.cancel()
+        self._pool.close()
+        if self._own_cluster and self.cluster is not None:
+            await self.cluster._close()
+
+    def __del__(self) -> None:
+        if getattr(self, "status", "closed") == "running" and not self.asynchronous:
+            try:
+                self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._close()))
+            except RuntimeError:
+                pass
+
+    # ------------------------------------------------------------------ messages out
+    def _send(self, *msgs: dict[str, Any]) -> None:
+        """Queue messages for the scheduler (thread-safe; sent together on the next loop tick)."""
+        with self._lock:
+            self._outbox.extend(msgs)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        try:
+            self._call_soon(self._flush)
+        except RuntimeError:  # loop closed: the client is gone
+            pass
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_scheduled = False
+            if self._stream is None:
+                return
+            msgs, self._outbox = self._outbox, []
+        if msgs:
+            self._stream.send(*msgs)
+
+    # ------------------------------------------------------------------ references
+    def _ref(self, key: str, inform: bool) -> FutureState:
+        with self._lock:
+            st = self.futures.get(key)
+            if st is None:
+                st = self.futures[key] = FutureState(key)
+                self.refcount[key] = 1
+                if inform:
+                    self._send({"op": "client-desires-keys", "keys": [key]})
+            else:
+                self.refcount[key] += 1
+            return st
+
+    def _unref(self, key: str, state: FutureState | None = None) -> None:
+        with self._lock:
+            if state is not None and self.futures.get(key) is not state:
+                return
+            n = self.refcount.get(key, 0) - 1
+            if n > 0:
+                self.refcount[key] = n
+                return
+            self.refcount.pop(key, None)
+            self.futures.pop(key, None)
+        if self.status in ("running", "newly-created"):
+            self._send({"op": "client-releases-keys", "keys": [key]})
+
+    # ------------------------------------------------------------------ messages in
+    def _on_key_in_memory(self, msg: dict[str, Any]) -> None:
+        st = self.futures.get(msg["key"])
+        if st is not None:
+            st.finish(msg.get("type"), msg.get("who_has", []), msg.get("data"), "data" in msg)
+
+    def _on_task_erred(self, msg: dict[str, Any]) -> None:
+        st = self.futures.get(msg["key"])
+        if st is not None:
+            st.set_error(msg.get("exception"), msg.get("traceback"), msg.get("text", ""),
+                         msg.get("kind", "task"))
+
+    def _on_cancelled(self, msg: dict[str, Any]) -> None:
+        for key in msg["keys"]:
+            st = self.futures.get(key)
+            if st is not None:
+                st.cancel()
+
+    def _on_key_lost(self, msg: dict[str, Any]) -> None:
+        st = self.futures.get(msg["key"])
+        if st is not None and st.status == FINISHED:
+            st.lose()
+
+    # ------------------------------------------------------------------ submit / map
+    def submit(self, func: Callable[..., Any], *args: Any, key: str | None = None,
+               workers: Any = None, pure: bool | None = None, retries: int = 0,
+               actor: bool = False, actors: bool = False, priority: int = 0,
+               allow_other_workers: bool = False, resources: Any = None,
+               fifo_timeout: Any = None, **kwargs: Any) -> Future:
+        """Run ``func(*args, **kwargs)`` on the cluster; return its Future at once.
+
+        Raises:
+            TypeError: when ``func`` is not callable or an argument cannot be serialized.
+        """
+        if not callable(func):
+            raise TypeError(f"First input to submit must be a callable function, not {func!r}")
+        actor = actor or actors
+        if pure is None:
+            pure = not actor
+        task, fut = self._make_task(func, args, kwargs, key, pure, workers, retries, actor)
+        if task is not None:
+            self._send({"op": "update-graph", "tasks": [task], "keys": [fut.key]})
+        return fut
+
+    def _make_task(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   key: str | None, pure: bool, workers: Any, retries: int, actor: bool,
+                   func_op: Opaque | None = None, func_token: str | None = None,
+                   ) -> tuple[dict[str, Any] | None, Future]:
+        deps: dict[str, Future] = {}
+        args2 = replace_futures(args, Future, deps)
+        kwargs2 = replace_futures(kwargs, Future, deps) if kwargs else None
+        if key is None:
+            token = (tokenize(func_token or func, args2, kwargs2) if pure
+                     else uuid.uuid4().hex)
+            key = f"{funcname(func)}-{token}"
+        elif not isinstance(key, str):
+            raise TypeError(f"key must be a string, not {type(key).__name__}: {key!r}")
+        with self._lock:
+            known = key in self.futures
+            fut = Future(key, self, inform=False)
+        if known:
+            return None, fut
+        if func_op is None:
+            func_op = _pickle_checked(func, f"the function {funcname(func)!r}") \
+                if self._serializing else Opaque(func)
+        if self._serializing:
+            args_op = self._pickle_args(args2, key)
+            kwargs_op = _pickle_checked(kwargs2, f"the keyword arguments of {key!r}") \
+                if kwargs2 else None
+        else:
+            args_op, kwargs_op = Opaque(args2), (Opaque(kwargs2) if kwargs2 else None)
+        if isinstance(workers, str):
+            workers = [workers]
+        task = {"key": key, "func": func_op, "args": args_op, "kwargs": kwargs_op,
+                "deps": list(deps), "workers": list(workers) if workers else None,
+                "actor": actor, "retries": retries}
+        return task, fut
+
+    @staticmethod
+    def _pickle_args(args: tuple[Any, ...], key: str) -> Opaque:
+        op = Opaque(args)
+        try:
+            op.frames()
+        except Exception as e:  # noqa: BLE001 - find and name the argument that fails
+            for i, arg in enumerate(args):
+                try:
+                    Opaque(arg).frames()
+                except Exception:  # noqa: BLE001
+                    raise TypeError(f"Could not serialize argument {i} of task {key!r} "
+                                    f"({type(arg).__name__}): {e}") from e
+            raise TypeError(f"Could not serialize the arguments of task {key!r}: {e}") from e
+        return op
+
+    def map(self, func: Callable[..., Any], *iterables: Iterable[Any], key: Any = None,
+            workers: Any = None, pure: bool | None = None, retries: int = 0,
+            actor: bool = False, actors: bool = False, batch_size: int | None = None,
+            priority: int = 0, allow_other_workers: bool = False, resources: Any = None,
+            **kwargs: Any) -> list[Future]:
+        """Submit ``func`` over the elements of ``iterables``; one Future per element."""
+        if not callable(func):
+            raise TypeError(f"First input to map must be a callable function, not {func!r}")
+        actor = actor or actors
+        if pure is None:
+            pure = not actor
+        if not iterables:
+            raise TypeError("map() needs at least one iterable")
+        for it in iterables:
+            if isinstance(it, (str, bytes)) or not isinstance(it, Iterable):
+                raise TypeError(f"Client.map expects iterables, not {type(it).__name__}")
+        arg_lists = list(zip(*iterables))
+        if isinstance(key, (list, tuple)):
+            keys: list[str | None] = list(key)
+            if len(keys) != len(arg_lists):
+                raise ValueError(f"map got {len(keys)} keys for {len(arg_lists)} tasks")
+        else:
+            keys = [None] * len(arg_lists)
+        name = key if isinstance(key, str) else None
+        func_op = (_pickle_checked(func, f"the function {funcname(func)!r}")
+                   if self._serializing else Opaque(func))
+        func_token = tokenize(func) if pure else None
+        tasks = []
+        futures = []
+        for k, args in zip(keys, arg_lists):
+            if k is None and name is not None:
+                token = tokenize(func_token, args, kwargs) if pure else uuid.uuid4().hex
+                k = f"{name}-{token}"
+            task, fut = self._make_task(func, args, kwargs, k, pure, workers, retries, actor,
+                                        func_op, func_token)
+            futures.append(fut)
+            if task is not None:
+                tasks.append(task)
+        if tasks:
+            self._send({"op": "update-graph", "tasks": tasks, "keys": [t["key"] for t in tasks]})
+        return futures
+
+    # ------------------------------------------------------------------ results
+    async def _wait_state(self, future: Future, timeout: float | None) -> FutureState:
+        st = future._state
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not st.done():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"Future {future.key!r} not done after {timeout} s")
+            try:
+                await asyncio.wait_for(st.wait(), remaining)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"Future {future.key!r} not done after {timeout} s") from None
+        return st
+
+    async def _result(self, future: Future, timeout: float | None = None) -> Any:
+        st = await self._wait_state(future, timeout)
+        if st.status == ERROR:
+            raise st.get_exception().with_traceback(st.get_traceback())
+        if st.status == CANCELLED:
+            raise CancelledError(future.key)
+        return (await self._fetch({future.key: st}))[future.key]
+
+    async def _exception(self, future: Future, timeout: float | None = None) -> Any:
+        st = await self._wait_state(future, timeout)
+        if st.status == CANCELLED:
+            raise CancelledError(future.key)
+        return st.get_exception() if st.status == ERROR else None
+
+    async def _traceback(self, future: Future, timeout: float | None = None) -> Any:
+        st = await self._wait_state(future, timeout)
+        return st.get_traceback() if st.status == ERROR else None
+
+    async def _fetch(self, states: dict[str, FutureState]) -> dict[str, Any]:
+        """The values of finished keys: from the inline cache, else straight from workers."""
+        out: dict[str, Any] = {}
+        need: dict[str, FutureState] = {}
+        for key, st in states.items():
+            if st.has_data:
+                out[key] = st.data.get() if isinstance(st.data, Opaque) else st.data
+            else:
+                need[key] = st
+        for attempt in itertools.count():
+            if not need:
+                return out
+            by_worker: dict[str, list[str]] = {}
+            for key, st in need.items():
+                if st.who_has:
+                    by_worker.setdefault(st.who_has[attempt % len(st.who_has)], []).append(key)
+            replies = await asyncio.gather(
+                *(self._pool.request(w, {"op": "get-data", "keys": ks})
+                  for w, ks in by_worker.items()), return_exceptions=True)
+            for reply in replies:
+                if isinstance(reply, BaseException):
+                    continue
+                for key, text in reply.get("errors", {}).items():
+                    raise FuturelabError(text)
+                for key, value in reply["data"].items():
+                    value = value.get() if isinstance(value, Opaque) else value
+                    if isinstance(value, Actor):
+                        value._client_ = self
+                        value._future = Future(key, self)  # the proxy keeps its actor alive
+                    out[key] = value
+                    need.pop(key, None)
+            if need:
+                if attempt > 50:
+                    raise FuturelabError(f"could not fetch the data of {sorted(need)[:5]}")
+                who = await self._scheduler_request({"op": "who_has", "keys": list(need)})
+                for key, st in need.items():
+                    st.who_has = who.get(key, [])
+                    if not st.who_has:
+                        # lost and being recomputed: wait for it again
+                        await self._wait_state(Future(key, self), None)
+                        if st.status == ERROR:
+                            raise st.get_exception().with_traceback(st.get_traceback())
+                await asyncio.sleep(0.01 * attempt)
+        return out
+
+    async def _scheduler_request(self, msg: dict[str, Any]) -> Any:
+        assert self.scheduler_address is not None
+        return await self._pool.request(self.scheduler_address, msg)
+
+    def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None,
+               asynchronous: bool | None = None) -> Any:
+        """Wait for ``futures`` (a Future, or lists/tuples/dicts nesting them) and return values.
+
+        ``errors="skip"`` leaves erred futures out instead of raising.
+        """
+        if isinstance(futures, Iterator):
+            return (self.gather(f, errors=errors) for f in futures)
+        return self.sync(self._gather, futures, errors=errors)
+
+    async def _gather(self, futures: Any, errors: str = "raise") -> Any:
+        if errors not in ("raise", "skip"):
+            raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+        found: dict[str, Future] = {}
+        replace_futures(futures, Future, found)
+        for fut in found.values():
+            st = fut._state
+            while not st.done():
+                await st.wait()
+        bad = {k for k, f in found.items() if f._state.status != FINISHED}
+        if errors == "raise":
+            for key, fut in found.items():
+                if key in bad:
+                    st = fut._state
+                    if st.status == CANCELLED:
+                        raise CancelledError(key)
+                    raise st.get_exception().with_traceback(st.get_traceback())
+        values = await self._fetch({k: f._state for k, f in found.items() if k not in bad})
+        return _rebuild(futures, values, bad)
+
+    # ------------------------------------------------------------------ scatter
+    def scatter(self, data: Any, workers: Any = None, broadcast: bool = False,
+                direct: bool | None = None, hash: bool = True, timeout: float | None = None,
+                asynchronous: bool | None = None) -> Any:
+        """Move local data to workers; return Futures pointing to it (same shape as ``data``)."""
+        return self.sync(self._scatter, data, workers=workers, broadcast=broadcast, hash=hash)
+
+    async def _scatter(self, data: Any, workers: Any = None, broadcast: bool = False,
+                       hash: bool = True) -> Any:
+        if isinstance(data, dict):
+            items = list(data.items())
+        elif isinstance(data, (list, tuple, set, frozenset)):
+            items = [(None, x) for x in data]
+        elif isinstance(data, Iterator):
+            items = [(None, x) for x in data]
+        else:
+            items = [(None, data)]
+        keyed: list[tuple[str, Any]] = []
+        for k, value in items:
+            if k is None:
+                k = tokenize(type(value).__name__, value) if hash else uuid.uuid4().hex
+            keyed.append((str(k), value))
+        if isinstance(workers, str):
+            workers = [workers]
+        ncores = await self._scheduler_request({"op": "ncores"})
+        targets = [w for w in (workers or sorted(ncores)) if w in ncores]
+        if not targets:
+            raise FuturelabError("scatter found no workers to hold the data"
+                                 + (f" among {workers}" if workers else ""))
+        plan: dict[str, dict[str, Opaque]] = {}
+        who_has: dict[str, list[str]] = {}
+        for i, (k, value) in enumerate(keyed):
+            op = (_pickle_checked(value, f"the scattered value {k!r}") if self._serializing
+                  else Opaque(value))
+            chosen = targets if broadcast else [targets[i % len(targets)]]
+            for w in chosen:
+                plan.setdefault(w, {})[k] = op
+            who_has[k] = chosen
+        replies = await asyncio.gather(*(self._pool.request(w, {"op": "update-data", "data": d})
+                                         for w, d in plan.items()))
+        nbytes: dict[str, int] = {}
+        types: dict[str, str] = {}
+        for reply in replies:
+            nbytes.update(reply["nbytes"])
+            types.update(reply["types"])
+        futures = {k: Future(k, self, inform=False) for k, _ in keyed}
+        await self._scheduler_request({"op": "scatter-done", "client": self.id,
+                                       "who_has": who_has, "nbytes": nbytes, "types": types})
+        for k, fut in futures.items():
+            if not fut._state.done():
+                fut._state.finish(types.get(k), who_has[k])
+        if isinstance(data, dict):
+            return {k: futures[str(k)] for k in data}
+        out = [futures[k] for k, _ in keyed]
+        if isinstance(data, (list, tuple, set, frozenset, Iterator)):
+            return type(data)(out) if isinstance(data, (tuple, set, frozenset)) else out
+        return out[0]
+
+    # ------------------------------------------------------------------ cancel / retry
+    def cancel(self, futures: Any, asynchronous: bool | None = None, force: bool = False) -> Any:
+        """Cancel futures (and their dependents); their data is deleted."""
+        found: dict[str, Future] = {}
+        replace_futures(futures if isinstance(futures, (list, tuple, set, dict)) else [futures],
+                        Future, found)
+        with self._lock:
+            for key, fut in found.items():
+                st = fut._state
+                if self.futures.get(key) is st:
+                    del self.futures[key]
+                    self.refcount.pop(key, None)
+        self._send({"op": "cancel-keys", "keys": list(found), "force": force})
+        for fut in found.values():
+            fut._state.status = CANCELLED  # visible at once; the loop wakes the waiters
+            self._call_soon(fut._state.cancel)
+        return self.sync(asyncio.sleep, 0) if self.asynchronous else None
+
+    def retry(self, futures: Any, asynchronous: bool | None = None) -> Any:
+        """Run erred futures again."""
+        found: dict[str, Future] = {}
+        replace_futures(list(futures) if not isinstance(futures, Future) else [futures],
+                        Future, found)
+
+        def reset() -> None:
+            for fut in found.values():
+                st = fut._state
+                if st.status == ERROR:
+                    st.exception = st.traceback = None
+                    st.lose()
+                    st.status = PENDING
+        self._call_soon(reset)
+        self._send({"op": "retry", "keys": list(found)})
+        return self.sync(asyncio.sleep, 0) if self.asynchronous else None
+
+    # ------------------------------------------------------------------ introspection
+    def who_has(self, futures: Any = None) -> Any:
+        """Which workers hold each key: ``{key: [worker address, ...]}``."""
+        keys = None
+        if futures is not None:
+            found: dict[str, Future] = {}
+            replace_futures(futures if not isinstance(futures, Future) else [futures], Future,
+                            found)
+            keys = list(found)
+        return self.sync(self._scheduler_request, {"op": "who_has", "keys": keys})
+
+    def has_what(self, workers: Any = None) -> Any:
+        """Which keys each worker holds: ``{worker address: [key, ...]}``."""
+        if isinstance(workers, str):
+            workers = [workers]
+        return self.sync(self._scheduler_request, {"op": "has_what", "workers": workers})
+
+    def scheduler_info(self) -> Any:
+        """The scheduler's identity and its workers (``info["workers"][address]["nthreads"]``)."""
+        return self.sync(self._scheduler_request, {"op": "scheduler_info"})
+
+    def nthreads(self) -> Any:
+        """Threads per worker: ``{worker address: nthreads}``."""
+        return self.sync(self._scheduler_request, {"op": "ncores"})
+
+    ncores = nthreads
+
+    def __repr__(self) -> str:
+        return (f"<Client: {self.scheduler_address!r} status={self.status} "
+                f"futures={len(self.futures)}>")
+
+
+def _rebuild(obj: Any, values: dict[str, Any], skip: set[str]) -> Any:
+    if isinstance(obj, Future):
+        return values[obj.key]
+    typ = type(obj)
+    if typ in (list, tuple, set, frozenset):
+        return typ(_rebuild(x, values, skip) for x in obj
+                   if not (isinstance(x, Future) and x.key in skip))
+    if typ is dict:
+        return {k: _rebuild(v, values, skip) for k, v in obj.items()
+                if not (isinstance(v, Future) and v.key in skip)}
+    return obj
+
+
+@contextmanager
+def worker_client(timeout: float | None = None, separate_thread: bool = True) -> Iterator[Client]:
+    """Inside a task: a Client for submitting more tasks, seceded from the thread pool meanwhile.
+
+    >>> # def task(n):
+    >>> #     with worker_client() as client:
+    >>> #         return sum(client.gather(client.map(inc, range(n))))
+    """
+    from ..worker.executor import rejoin, secede
+    client = get_client(timeout)
+    if separate_thread:
+        secede()
+    try:
+        yield client
+    finally:
+        if separate_thread:
+            rejoin()
+
+
+def get_client(timeout: float | None = None) -> Client:
+    """The Client to use here: inside a task, one connected to that task's scheduler.
+
+    Raises:
+        ValueError: when called outside a task with no Client started.
+    """
+    from ..worker.executor import thread_state
+    worker = getattr(thread_state, "worker", None)
+    if worker is not None:
+        return worker.get_client()
+    return default_client()

@@ -1,0 +1,210 @@
+"""LocalCluster: a scheduler and workers on this machine, as threads or as processes.
+
+With ``processes=False`` the scheduler and workers run on the client's event loop and talk over
+the in-process transport (objects are passed, never serialized).  With ``processes=True`` (the
+default) the scheduler runs on that loop too, listening on TCP, and each worker is a process
+started with ``python -m futurelab worker``.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import math
+import os
+import subprocess
+import sys
+import time
+import weakref
+from typing import Any
+
+from .client import sync as _sync
+from .scheduler.server import Scheduler
+from .worker.server import Worker
+
+logger = logging.getLogger("futurelab.cluster")
+
+_live_processes: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in list(_live_processes):
+        if proc.poll() is None:
+            proc.kill()
+
+
+def default_shape(processes: bool, n_workers: int | None,
+                  threads_per_worker: int | None) -> tuple[int, int]:
+    """``(n_workers, threads_per_worker)`` sized to this machine when not given."""
+    cores = os.cpu_count() or 1
+    if n_workers is None and threads_per_worker is None:
+        if not processes:
+            return 1, cores
+        n = cores if cores <= 4 else max(2, int(math.sqrt(cores)))
+        return n, max(1, cores // n)
+    if n_workers is None:
+        assert threads_per_worker is not None
+        return max(1, cores // threads_per_worker), threads_per_worker
+    if threads_per_worker is None:
+        return n_workers, max(1, cores // max(n_workers, 1))
+    return n_workers, threads_per_worker
+
+
+class LocalCluster:
+    """A scheduler plus ``n_workers`` workers on this machine.
+
+    Args:
+        n_workers: number of workers (default: sized to the machine).
+        threads_per_worker: threads in each worker's pool.
+        processes: True for worker processes, False for workers as threads in this process.
+        host: the address the scheduler and workers bind to (loopback by default).
+        scheduler_port: the scheduler's TCP port (0 picks a free one).
+
+    >>> # with LocalCluster(n_workers=2, processes=False) as cluster:
+    >>> #     client = Client(cluster)
+    """
+
+    def __init__(self, n_workers: int | None = None, threads_per_worker: int | None = None,
+                 processes: bool = True, host: str = "127.0.0.1", scheduler_port: int = 0,
+                 asynchronous: bool = False, loop: asyncio.AbstractEventLoop | None = None,
+                 name: str | None = None, timeout: float = 30, **kwargs: Any) -> None:
+        self.processes = processes
+        self.n_workers, self.threads_per_worker = default_shape(processes, n_workers,
+                                                                threads_per_worker)
+        self.host = host
+        self.scheduler_port = scheduler_port
+        self.asynchronous = asynchronous
+        self.timeout = timeout
+        self.name = name or "LocalCluster"
+        self.scheduler: Scheduler | None = None
+        #: worker name → Worker (threads) or Popen (processes)
+        self.workers: dict[str, Any] = {}
+        self.status = "created"
+        self._counter = 0
+        self.loop = loop or (asyncio.get_running_loop() if asynchronous
+                             else _sync.background_loop())
+        self._started: asyncio.Future[LocalCluster] | None = None
+        if asynchronous:
+            self._started = asyncio.ensure_future(self._start())
+        else:
+            _sync.sync(self.loop, self._start)
+
+    def __await__(self) -> Any:
+        async def started() -> LocalCluster:
+            if self._started is not None:
+                await self._started
+            return self
+        return started().__await__()
+
+    @property
+    def scheduler_address(self) -> str:
+        assert self.scheduler is not None, "cluster not started"
+        return self.scheduler.address
+
+    async def _start(self) -> LocalCluster:
+        address = (f"tcp://{self.host}:{self.scheduler_port}" if self.processes
+                   else "inproc://")
+        self.scheduler = await Scheduler(address).start()
+        try:
+            await self._scale(self.n_workers)
+        except BaseException:
+            await self._close()
+            raise
+        self.status = "running"
+        return self
+
+    # ------------------------------------------------------------------ scaling
+    def scale(self, n: int) -> Any:
+        """Grow or shrink to ``n`` workers."""
+        if self.asynchronous:
+            return self._scale(n)
+        return _sync.sync(self.loop, self._scale, n)
+
+    async def _scale(self, n: int) -> None:
+        assert self.scheduler is not None
+        while len(self.workers) > n:
+            name, w = self.workers.popitem()
+            await self._stop_worker(w)
+        new = []
+        while len(self.workers) < n:
+            name = f"{self.name}-{self._counter}"
+            self._counter += 1
+            new.append(name)
+            self.workers[name] = await self._start_worker(name)
+        await self._wait_for_workers(len(self.workers))
+
+    async def _start_worker(self, name: str) -> Any:
+        assert self.scheduler is not None
+        if not self.processes:
+            return await Worker(self.scheduler.address, nthreads=self.threads_per_worker,
+                                name=name).start()
+        cmd = [sys.executable, "-m", "futurelab", "worker", self.scheduler.address,
+               "--nthreads", str(self.threads_per_worker), "--name", name,
+               "--host", self.host, "--log-level", "warning"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        _live_processes.add(proc)
+        return proc
+
+    async def _wait_for_workers(self, n: int) -> None:
+        assert self.scheduler is not None
+        deadline = time.monotonic() + self.timeout
+        while len(self.scheduler.state.workers) < n:
+            for name, w in self.workers.items():
+                if isinstance(w, subprocess.Popen) and w.poll() is not None:
+                    raise RuntimeError(f"worker process {name} exited with code {w.returncode} "
+                                       f"before registering")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(self.scheduler.state.workers)} of {n} workers "
+                                   f"registered within {self.timeout} s")
+            await asyncio.sleep(0.01)
+
+    async def _stop_worker(self, w: Any, timeout: float = 5.0) -> None:
+        if isinstance(w, Worker):
+            await w.close()
+            return
+        proc: subprocess.Popen[bytes] = w
+        if proc.poll() is None:
+            proc.terminate()
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    # ------------------------------------------------------------------ close
+    def close(self, timeout: float | None = None) -> Any:
+        """Stop the workers and the scheduler; no process or thread is left behind."""
+        if self.asynchronous:
+            return self._close()
+        if self.status == "closed":
+            return None
+        return _sync.sync(self.loop, self._close)
+
+    async def _close(self) -> None:
+        if self.status == "closed":
+            return
+        self.status = "closed"
+        workers = list(self.workers.values())
+        self.workers.clear()
+        await asyncio.gather(*(self._stop_worker(w) for w in workers), return_exceptions=True)
+        if self.scheduler is not None:
+            await self.scheduler.close()
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> LocalCluster:
+        return await self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+    def __repr__(self) -> str:
+        addr = self.scheduler.address if self.scheduler is not None else "not started"
+        return (f"LocalCluster({addr!r}, workers={len(self.workers)}, "
+                f"threads={len(self.workers) * self.threads_per_worker})")

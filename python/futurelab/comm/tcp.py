@@ -1,0 +1,346 @@
+"""TCP transport: asyncio.BufferedProtocol + FrameDecoder.
+
+Theory of operation
+-------------------
+Reading: the event loop asks :class:`_Protocol` for a buffer
+(``get_buffer``) and the decoder answers with either a scratch buffer or the
+unfilled rest of the large frame being received, so big payloads are read by
+the kernel straight into their final ``bytearray``. Complete messages are
+decoded (``loads``) inside the protocol and appended to the comm's inbox;
+``read`` pops from it. If the inbox grows past :data:`READ_HIGH_WATER`
+messages the transport stops reading until ``read`` catches up.
+
+A frame or message that does not decode aborts that one connection with one
+warning on the ``futurelab.comm`` logger; the reader then sees
+``CommClosedError``.
+
+Writing: ``write`` frames the message with ``pack_frames(dumps(msg))``. Small
+messages go out in one ``transport.writelines`` call. Frames of
+:data:`CHUNK_BYTES` or more are written in chunks, waiting for the transport
+to drain between chunks, so the transport's buffer never holds a copy of a
+whole large payload; a lock keeps concurrent writers' messages whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+from typing import Any
+
+from futurelab.comm.base import (
+    Backend,
+    Comm,
+    HandleComm,
+    Listener,
+    logger,
+    parse_address,
+    register_backend,
+    spawn_handler,
+)
+from futurelab.errors import CommClosedError, FrameTooLargeError, ProtocolError
+from futurelab.protocol.frames import FrameDecoder, pack_frames
+from futurelab.protocol.serialize import dumps, loads
+
+__all__ = ["TCP", "TCPBackend", "TCPListener", "parse_host_port"]
+
+#: Frames at least this long are written in chunks of this size.
+CHUNK_BYTES = 1 << 20
+#: Stop reading from the socket when this many decoded messages are unread.
+READ_HIGH_WATER = 10_000
+DEFAULT_HOST = "127.0.0.1"
+
+
+def parse_host_port(loc: str, *, default_port: int | None = None) -> tuple[str, int]:
+    """Split ``"host:port"`` (or ``"[v6]:port"``) into host and port.
+
+    An empty host means 127.0.0.1. Without a port, ``default_port`` is used
+    or ValueError raised.
+
+    >>> parse_host_port("[::1]:8786")
+    ('::1', 8786)
+    """
+    if loc.startswith("["):
+        host, sep, rest = loc[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"Bad TCP location {loc!r}: expected '[ipv6]:port'")
+        port_text = rest[1:]
+    else:
+        host, _, port_text = loc.rpartition(":") if ":" in loc else (loc, "", "")
+    host = host or DEFAULT_HOST
+    if not port_text:
+        if default_port is None:
+            raise ValueError(f"Bad TCP location {loc!r}: missing port, expected 'host:port'")
+        return host, default_port
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"Bad TCP location {loc!r}: port {port_text!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"Bad TCP location {loc!r}: port out of range")
+    return host, port
+
+
+def _format_address(sockname: Any) -> str:
+    host, port = sockname[0], sockname[1]
+    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
+
+
+class TCP(Comm):
+    """A comm over one TCP connection (created by :class:`_Protocol`)."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self.local_address = _format_address(transport.get_extra_info("sockname"))
+        self.peer_address = _format_address(transport.get_extra_info("peername"))
+        self._inbox: collections.deque[Any] = collections.deque()
+        self._read_waiters: list[asyncio.Future[None]] = []
+        self._exc: CommClosedError | None = None
+        self._write_lock = asyncio.Lock()
+        self._reading_paused = False
+        self._closed_locally = False
+
+    # -- called by the protocol -------------------------------------------
+
+    def _deliver(self, msgs: list[Any]) -> None:
+        if self._closed_locally:
+            return
+        self._inbox.extend(msgs)
+        self._wake_readers()
+        if len(self._inbox) >= READ_HIGH_WATER and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _set_closed(self, reason: str, local: bool) -> None:
+        if self._exc is None:
+            self._exc = CommClosedError(f"TCP comm to {self.peer_address}: {reason}")
+        if local:
+            self._closed_locally = True
+            self._inbox.clear()
+        self._wake_readers()
+
+    def _error(self) -> CommClosedError:
+        return (
+            CommClosedError(*self._exc.args)
+            if self._exc is not None
+            else CommClosedError(self.peer_address)
+        )
+
+    def _wake_readers(self) -> None:
+        waiters, self._read_waiters = self._read_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- Comm API ---------------------------------------------------------
+
+    async def read(self) -> Any:
+        """Return the next message; raises CommClosedError once closed and drained."""
+        while not self._inbox:
+            if self._exc is not None:
+                raise self._error()
+            waiter = asyncio.get_running_loop().create_future()
+            self._read_waiters.append(waiter)
+            await waiter
+        msg = self._inbox.popleft()
+        if self._reading_paused and len(self._inbox) < READ_HIGH_WATER // 2:
+            self._reading_paused = False
+            if not self._transport.is_closing():
+                self._transport.resume_reading()
+        return msg
+
+    async def write(self, msg: Any) -> int:
+        """Send one message; returns the bytes written (header included)."""
+        if self._exc is not None:
+            raise self._error()
+        packed = pack_frames(dumps(msg))
+        nbytes = sum(f.nbytes if isinstance(f, memoryview) else len(f) for f in packed)
+        if nbytes < CHUNK_BYTES and not self._write_lock.locked():
+            self._transport.writelines(packed)
+            await self._protocol.drain(self)
+            return nbytes
+        async with self._write_lock:
+            if self._exc is not None:
+                raise self._error()
+            try:
+                await self._write_chunked(packed)
+            except BaseException:
+                # Part of a message may be on the wire: the stream cannot recover.
+                self.abort()
+                raise
+        return nbytes
+
+    async def _write_chunked(self, packed: list[bytes | memoryview]) -> None:
+        small: list[bytes | memoryview] = []
+        for frame in packed:
+            size = frame.nbytes if isinstance(frame, memoryview) else len(frame)
+            if size < CHUNK_BYTES:
+                small.append(frame)
+                continue
+            if small:
+                self._transport.writelines(small)
+                small = []
+            view = memoryview(frame)
+            for start in range(0, size, CHUNK_BYTES):
+                self._transport.write(view[start : start + CHUNK_BYTES])
+                await self._protocol.drain(self)
+        if small:
+            self._transport.writelines(small)
+        await self._protocol.drain(self)
+
+    async def close(self) -> None:
+        """Let an in-progress large write finish, flush, then close the connection."""
+        if not self._closed_locally and self._write_lock.locked():
+            try:
+                await asyncio.wait_for(self._write_lock.acquire(), 10)
+            except TimeoutError:
+                pass
+            else:
+                self._write_lock.release()
+        self._set_closed("closed locally", local=True)
+        self._transport.close()  # flushes the write buffer first
+        try:
+            await asyncio.wait_for(asyncio.shield(self._protocol.lost), 10)
+        except TimeoutError:
+            self._transport.abort()
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        self._set_closed("aborted locally", local=True)
+        self._transport.abort()
+
+    def closed(self) -> bool:
+        """True once either end closed the connection."""
+        return self._exc is not None
+
+
+class _Protocol(asyncio.BufferedProtocol):
+    """Feeds received bytes to a FrameDecoder and decoded messages to a :class:`TCP`."""
+
+    def __init__(self, on_comm: Any = None) -> None:
+        self._on_comm = on_comm
+        self._decoder = FrameDecoder()
+        self.comm: TCP | None = None
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.comm = TCP(transport, self)
+        if self._on_comm is not None:
+            self._on_comm(self.comm)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._decoder.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        comm = self.comm
+        assert comm is not None
+        msgs: list[Any] = []
+        try:
+            for frames in self._decoder.buffer_updated(nbytes):
+                msgs.append(loads(frames))
+        except (ProtocolError, FrameTooLargeError) as exc:
+            logger.warning(
+                "Malformed input from %s, aborting connection: %s", comm.peer_address, exc
+            )
+            comm._deliver(msgs)
+            comm._set_closed(f"malformed input: {exc}", local=False)
+            comm._transport.abort()
+            return
+        if msgs:
+            comm._deliver(msgs)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.comm is not None:
+            reason = "closed by peer" if exc is None else f"connection lost: {exc}"
+            if self._decoder.in_message and exc is None:
+                reason = "closed by peer in the middle of a message"
+            self.comm._set_closed(reason, local=False)
+        self._wake_drainers()
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake_drainers()
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def drain(self, comm: TCP) -> None:
+        """Wait while the transport's write buffer is over its high-water mark."""
+        while self._paused and comm._exc is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+        if comm._exc is not None:
+            raise comm._error()
+
+
+class TCPListener(Listener):
+    """Listens on ``tcp://host:port``; port 0 picks a free port."""
+
+    def __init__(self, address: str, handle_comm: HandleComm) -> None:
+        _, loc = parse_address(address)
+        self._host, self._port = parse_host_port(loc, default_port=0)
+        self._handle_comm = handle_comm
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.address = address
+
+    async def start(self) -> None:
+        """Bind and start accepting."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Protocol(on_comm=self._on_comm), self._host, self._port, backlog=1024
+        )
+        self.address = _format_address(self._server.sockets[0].getsockname())
+
+    def _on_comm(self, comm: TCP) -> None:
+        spawn_handler(self._handle_comm, comm, self._tasks)
+
+    def stop(self) -> None:
+        """Stop accepting; accepted comms stay open."""
+        if self._server is not None:
+            self._server.close()
+
+
+class TCPBackend(Backend):
+    """The ``tcp://`` backend."""
+
+    async def connect(self, address: str, timeout: float) -> Comm:
+        _, loc = parse_address(address)
+        host, port = parse_host_port(loc)
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(_Protocol, host, port), timeout
+            )
+        except TimeoutError:
+            raise TimeoutError(f"Timed out after {timeout} s connecting to {address}") from None
+        except OSError as exc:
+            message = f"Could not connect to {address}: {exc.strerror or exc}"
+            raise (OSError(exc.errno, message) if exc.errno else OSError(message)) from exc
+        assert protocol.comm is not None
+        return protocol.comm
+
+    def make_listener(self, address: str, handle_comm: HandleComm) -> Listener:
+        return TCPListener(address, handle_comm)
+
+
+register_backend("tcp", TCPBackend())

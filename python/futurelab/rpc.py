@@ -1,0 +1,266 @@
+"""Request/reply and streams over comms: the one dispatch path every server uses.
+
+A :class:`Server` listens on an address and answers each incoming message ``{"op": name, ...}``
+with ``handlers[name](msg, comm)``.  Ops listed in ``stream_ops`` take the connection over for
+good (a client's or worker's long-lived stream); their handler returns when it is done with it.
+
+On a stream, both ends send *batches*: a :class:`BatchedSend` buffers the messages produced
+during one event-loop tick and writes them as one list, and :func:`read_stream` dispatches each
+message of every batch it reads to ``handlers[msg["op"]](msg)``.
+
+:class:`ConnectionPool` keeps idle connections to peers for requests
+(``await pool.request(address, {"op": "get-data", ...})``).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from .comm import Comm, Listener, connect, listen
+from .errors import CommClosedError, ProtocolError
+
+logger = logging.getLogger("futurelab.rpc")
+
+Handler = Callable[[dict[str, Any], Comm], Any]
+StreamHandler = Callable[[dict[str, Any]], Any]
+
+
+class RemoteError(Exception):
+    """A peer answered a request with an error."""
+
+
+class Server:
+    """Dispatch incoming messages by ``op`` to handlers.
+
+    >>> server = Server({"ping": lambda msg, comm: "pong"})
+    """
+
+    def __init__(self, handlers: dict[str, Handler], stream_ops: Iterable[str] = ()) -> None:
+        self.handlers = handlers
+        self.stream_ops = set(stream_ops)
+        self.listener: Listener | None = None
+        self._comms: set[Comm] = set()
+
+    @property
+    def address(self) -> str:
+        if self.listener is None:
+            raise RuntimeError("server is not listening")
+        return self.listener.address
+
+    async def listen(self, address: str) -> None:
+        self.listener = await listen(address, self.handle_comm)
+
+    async def handle_comm(self, comm: Comm) -> None:
+        self._comms.add(comm)
+        try:
+            while True:
+                try:
+                    msg = await comm.read()
+                except (CommClosedError, ProtocolError):
+                    return
+                op = msg.get("op") if isinstance(msg, dict) else None
+                handler = self.handlers.get(op) if isinstance(op, str) else None
+                if handler is None:
+                    logger.warning("%s: unknown operation %r from %s; closing", self._name(), op,
+                                   comm.peer_address)
+                    await _write_quietly(comm, {"status": "error",
+                                                "message": f"unknown operation {op!r}"})
+                    comm.abort()
+                    return
+                if op in self.stream_ops:
+                    await handler(msg, comm)
+                    return
+                try:
+                    result = handler(msg, comm)
+                    if asyncio.iscoroutine(result):
+                        result = await result
+                except Exception as e:  # the handler's error goes back to the caller
+                    logger.debug("handler %r failed", op, exc_info=True)
+                    result = {"status": "error", "message": f"{type(e).__name__}: {e}"}
+                if msg.get("reply", True):
+                    try:
+                        await comm.write(result)
+                    except CommClosedError:
+                        return
+        finally:
+            self._comms.discard(comm)
+
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def stop(self) -> None:
+        """Stop listening and abort every open connection."""
+        if self.listener is not None:
+            self.listener.stop()
+        for comm in list(self._comms):
+            comm.abort()
+        self._comms.clear()
+
+
+async def _write_quietly(comm: Comm, msg: Any) -> None:
+    try:
+        await comm.write(msg)
+    except (CommClosedError, OSError):
+        pass
+
+
+async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
+                      on_batch_done: Callable[[], None] | None = None) -> None:
+    """Dispatch every message of every batch read from ``comm`` until it closes.
+
+    Raises:
+        CommClosedError: when the stream ends (the normal way out).
+    """
+    while True:
+        batch = await comm.read()
+        if not isinstance(batch, list):
+            raise ProtocolError(f"expected a batch (list) on a stream, got {type(batch).__name__}")
+        for msg in batch:
+            op = msg.get("op") if isinstance(msg, dict) else None
+            handler = handlers.get(op) if isinstance(op, str) else None
+            if handler is None:
+                raise ProtocolError(f"unknown stream operation {op!r} from {comm.peer_address}")
+            handler(msg)
+        if on_batch_done is not None:
+            on_batch_done()
+
+
+class BatchedSend:
+    """Send messages on a comm in batches: everything sent within one loop tick goes together.
+
+    ``send`` never blocks and never fails; if the comm breaks, later messages are dropped and
+    :attr:`closed` is set (the owner learns it from its reading side).
+    """
+
+    def __init__(self, comm: Comm) -> None:
+        self.comm = comm
+        self.buffer: list[Any] = []
+        self.closed = False
+        self._wake = asyncio.Event()
+        self._task = asyncio.ensure_future(self._run())
+        self.messages_sent = 0
+
+    def send(self, *msgs: Any) -> None:
+        if self.closed:
+            return
+        self.buffer.extend(msgs)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        try:
+            while not self.closed:
+                await self._wake.wait()
+                self._wake.clear()
+                await asyncio.sleep(0)  # let this tick's other messages join the batch
+                if not self.buffer:
+                    continue
+                batch, self.buffer = self.buffer, []
+                self.messages_sent += len(batch)
+                await self.comm.write(batch)
+        except (CommClosedError, OSError):
+            self.closed = True
+        except Exception:
+            logger.exception("batched send to %s failed", self.comm.peer_address)
+            self.closed = True
+            self.comm.abort()
+
+    async def close(self) -> None:
+        """Flush what is buffered, then close the comm."""
+        if not self.closed and self.buffer:
+            batch, self.buffer = self.buffer, []
+            try:
+                await self.comm.write(batch)
+            except (CommClosedError, OSError):
+                pass
+        self.closed = True
+        self._wake.set()
+        self._task.cancel()
+        try:
+            await self.comm.close()
+        except (CommClosedError, OSError):
+            pass
+
+    def abort(self) -> None:
+        self.closed = True
+        self._task.cancel()
+        self.comm.abort()
+
+
+class ConnectionPool:
+    """Reusable connections to peers for request/reply.
+
+    >>> pool = ConnectionPool()
+    >>> # reply = await pool.request("tcp://127.0.0.1:8786", {"op": "identity"})
+    """
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self._idle: dict[str, list[Comm]] = defaultdict(list)
+        self._busy: set[Comm] = set()
+        self.closed = False
+
+    async def request(self, address: str, msg: dict[str, Any],
+                      timeout: float | None = None) -> Any:
+        """Send ``msg`` to ``address`` and return the reply.
+
+        Raises:
+            OSError: the peer could not be reached or closed the connection.
+            RemoteError: the peer answered with an error.
+        """
+        comm = await self._acquire(address, timeout)
+        try:
+            await comm.write(msg)
+            reply = await comm.read()
+        except BaseException:
+            self._busy.discard(comm)
+            comm.abort()
+            raise
+        self._release(address, comm)
+        if isinstance(reply, dict) and reply.get("status") == "error":
+            raise RemoteError(f"{address}: {reply.get('message')}")
+        return reply
+
+    async def _acquire(self, address: str, timeout: float | None) -> Comm:
+        if self.closed:
+            raise CommClosedError("connection pool is closed")
+        idle = self._idle[address]
+        while idle:
+            comm = idle.pop()
+            if not comm.closed():
+                self._busy.add(comm)
+                return comm
+        comm = await connect(address, timeout=timeout or self.timeout)
+        self._busy.add(comm)
+        return comm
+
+    def _release(self, address: str, comm: Comm) -> None:
+        self._busy.discard(comm)
+        if self.closed or comm.closed():
+            comm.abort()
+        else:
+            self._idle[address].append(comm)
+
+    def remove(self, address: str) -> None:
+        """Drop idle connections to ``address`` (e.g. after it died)."""
+        for comm in self._idle.pop(address, []):
+            comm.abort()
+
+    def close(self) -> None:
+        self.closed = True
+        for comms in self._idle.values():
+            for comm in comms:
+                comm.abort()
+        self._idle.clear()
+        for comm in list(self._busy):
+            comm.abort()
+        self._busy.clear()
+
+
+async def wait_closed(awaitables: Iterable[Awaitable[Any]], timeout: float) -> None:
+    """Await several shutdown steps concurrently, bounded by ``timeout``."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)

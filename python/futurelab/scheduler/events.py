@@ -1,0 +1,161 @@
+"""Stimuli the scheduler's state machine reacts to.
+
+Each is a small dataclass built by the I/O shell from one wire message (or a connection event) and
+passed to :meth:`futurelab.scheduler.state.SchedulerState.handle`.  Every stimulus carries a
+``stimulus_id`` so a transition can be traced back to what caused it.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TaskSpec:
+    """One task of a graph sent by a client."""
+
+    key: str
+    #: {"func": Opaque, "args": Opaque, "kwargs": Opaque | None}; None for scattered data
+    run_spec: dict[str, Any] | None
+    dependencies: Sequence[str] = ()
+    workers: Sequence[str] | None = None
+    actor: bool = False
+    retries: int = 0
+
+
+@dataclass
+class Event:
+    """Base of all stimuli."""
+
+
+@dataclass
+class UpdateGraph(Event):
+    client: str
+    tasks: list[TaskSpec]
+    #: keys the client holds Futures for
+    keys: Sequence[str]
+    stimulus_id: str = "update-graph"
+
+
+@dataclass
+class ClientDesiresKeys(Event):
+    client: str
+    keys: Sequence[str]
+    stimulus_id: str = "client-desires-keys"
+
+
+@dataclass
+class ClientReleasesKeys(Event):
+    client: str
+    keys: Sequence[str]
+    stimulus_id: str = "client-releases-keys"
+
+
+@dataclass
+class CancelKeys(Event):
+    client: str
+    keys: Sequence[str]
+    force: bool = False
+    stimulus_id: str = "cancel"
+
+
+@dataclass
+class RetryKeys(Event):
+    client: str
+    keys: Sequence[str]
+    stimulus_id: str = "retry"
+
+
+@dataclass
+class RemoveClient(Event):
+    client: str
+    stimulus_id: str = "remove-client"
+
+
+@dataclass
+class AddWorker(Event):
+    address: str
+    nthreads: int
+    name: str = ""
+    memory_limit: int = 0
+    pid: int = 0
+    stimulus_id: str = "add-worker"
+
+
+@dataclass
+class RemoveWorker(Event):
+    address: str
+    #: a clean shutdown, not a crash: running tasks are not held against the task
+    expected: bool = False
+    stimulus_id: str = "remove-worker"
+
+
+@dataclass
+class TaskFinished(Event):
+    worker: str
+    key: str
+    nbytes: int = 0
+    type: str = ""
+    start: float = 0.0
+    stop: float = 0.0
+    #: small results travel inline to the clients that want them (never unpickled here)
+    data: Any = None
+    stimulus_id: str = "task-finished"
+
+
+@dataclass
+class TaskErred(Event):
+    worker: str
+    key: str
+    exception: Any = None
+    traceback: Any = None
+    text: str = ""
+    start: float = 0.0
+    stop: float = 0.0
+    stimulus_id: str = "task-erred"
+
+
+@dataclass
+class AddKeys(Event):
+    """A worker now holds replicas of these keys (it fetched them as dependencies)."""
+
+    worker: str
+    keys: Sequence[str]
+    stimulus_id: str = "add-keys"
+
+
+@dataclass
+class ScatterData(Event):
+    client: str
+    who_has: dict[str, list[str]]
+    nbytes: dict[str, int] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    stimulus_id: str = "scatter"
+
+
+@dataclass
+class MissingData(Event):
+    """A worker asked ``holder`` for ``key`` and did not get it."""
+
+    key: str
+    holder: str
+    stimulus_id: str = "missing-data"
+
+
+@dataclass
+class Reschedule(Event):
+    """The worker gives a task back (e.g. it could not fetch a dependency)."""
+
+    worker: str
+    key: str
+    stimulus_id: str = "reschedule"
+
+
+@dataclass
+class LongRunning(Event):
+    """A running task seceded from its worker's thread pool."""
+
+    worker: str
+    key: str
+    stimulus_id: str = "long-running"

@@ -1,0 +1,258 @@
+"""The scheduler's I/O shell: wire messages in, state-machine stimuli through, messages out.
+
+Every handler here turns one message into one stimulus for
+:class:`~futurelab.scheduler.state.SchedulerState` and routes the resulting :class:`Outbox` to the
+clients' and workers' batched streams.  Extensions (coordination primitives, the event stream)
+register extra handlers through :meth:`Scheduler.add_handlers`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..comm import Comm
+from ..errors import CommClosedError, ProtocolError
+from ..rpc import BatchedSend, Server, read_stream
+from . import events as ev
+from .state import FIRE_AND_FORGET, Outbox, SchedulerState
+
+logger = logging.getLogger("futurelab.scheduler")
+
+
+class Scheduler(Server):
+    """A scheduler process's server.
+
+    >>> # async with Scheduler("tcp://127.0.0.1:8786") as s: ...
+    """
+
+    def __init__(self, address: str = "tcp://127.0.0.1:0", *, validate: bool = False) -> None:
+        self.state = SchedulerState(validate=validate)
+        self._listen_address = address
+        self.client_streams: dict[str, BatchedSend] = {}
+        self.worker_streams: dict[str, BatchedSend] = {}
+        #: called with (client_id) when a client's stream closes — primitives hook here
+        self.on_client_removed: list[Callable[[str], None]] = []
+        self.on_worker_removed: list[Callable[[str], None]] = []
+        self.extensions: dict[str, Any] = {}
+        self.worker_stream_handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "task-finished": lambda w, m: self.stimulus(ev.TaskFinished(
+                w, m["key"], m.get("nbytes", 0), m.get("type", ""), m.get("start", 0.0),
+                m.get("stop", 0.0), m.get("data"))),
+            "task-erred": lambda w, m: self.stimulus(ev.TaskErred(
+                w, m["key"], m.get("exception"), m.get("traceback"), m.get("text", ""),
+                m.get("start", 0.0), m.get("stop", 0.0))),
+            "add-keys": lambda w, m: self.stimulus(ev.AddKeys(w, m["keys"])),
+            "missing-data": lambda w, m: self.stimulus(ev.MissingData(m["key"], m["holder"])),
+            "reschedule": lambda w, m: self.stimulus(ev.Reschedule(w, m["key"])),
+            "long-running": lambda w, m: self.stimulus(ev.LongRunning(w, m["key"])),
+            "heartbeat": lambda w, m: None,
+        }
+        self.client_stream_handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "update-graph": self._update_graph,
+            "client-releases-keys": lambda c, m: self.stimulus(
+                ev.ClientReleasesKeys(c, m["keys"])),
+            "client-desires-keys": lambda c, m: self.stimulus(ev.ClientDesiresKeys(c, m["keys"])),
+            "cancel-keys": lambda c, m: self.stimulus(
+                ev.CancelKeys(c, m["keys"], bool(m.get("force")))),
+            "retry": lambda c, m: self.stimulus(ev.RetryKeys(c, m["keys"])),
+            "fire-and-forget": lambda c, m: self.stimulus(
+                ev.ClientDesiresKeys(FIRE_AND_FORGET, m["keys"])),
+            "heartbeat": lambda c, m: None,
+            "subscribe-events": lambda c, m: self._subscribe(c, m["topics"], True),
+            "unsubscribe-events": lambda c, m: self._subscribe(c, m["topics"], False),
+        }
+        #: topic → clients that asked for its events
+        self.event_subscribers: dict[str, set[str]] = {}
+        super().__init__({
+            "register-client": self._register_client,
+            "register-worker": self._register_worker,
+            "identity": lambda m, c: self.identity(),
+            "who_has": lambda m, c: self.who_has(m.get("keys")),
+            "has_what": lambda m, c: self.has_what(m.get("workers")),
+            "scheduler_info": lambda m, c: self.identity(),
+            "scatter-done": self._scatter_done,
+            "ncores": lambda m, c: {a: w.nthreads for a, w in self.state.workers.items()},
+            "retire-workers": self._retire_workers,
+        }, stream_ops=("register-client", "register-worker"))
+        self.closed = asyncio.Event()
+        self._retiring: dict[str, bool] = {}
+        self._started = time.time()
+        from ..primitives.extensions import install
+        install(self)
+
+    def add_handlers(self, handlers: dict[str, Any] | None = None,
+                     client_stream: dict[str, Callable[[str, dict[str, Any]], None]] | None = None,
+                     ) -> None:
+        """Register an extension's request handlers and client stream handlers."""
+        self.handlers.update(handlers or {})
+        self.client_stream_handlers.update(client_stream or {})
+
+    async def start(self) -> Scheduler:
+        await self.listen(self._listen_address)
+        logger.info("scheduler at %s", self.address)
+        return self
+
+    async def __aenter__(self) -> Scheduler:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self.stop()
+        for bs in [*self.client_streams.values(), *self.worker_streams.values()]:
+            bs.abort()
+        self.closed.set()
+
+    # ------------------------------------------------------------------ state plumbing
+    def stimulus(self, event: ev.Event) -> None:
+        self.send_all(self.state.handle(event))
+
+    def send_all(self, out: Outbox) -> None:
+        for client, msgs in out.clients.items():
+            bs = self.client_streams.get(client)
+            if bs is not None:
+                bs.send(*msgs)
+        for worker, msgs in out.workers.items():
+            bs = self.worker_streams.get(worker)
+            if bs is not None:
+                bs.send(*msgs)
+
+    def emit_event(self, topic: str, payload: dict[str, Any]) -> None:
+        """Send an event to the clients subscribed to ``topic`` (free when nobody listens)."""
+        subscribers = self.event_subscribers.get(topic)
+        if subscribers:
+            msg = {"op": "event", "topic": topic, "payload": payload}
+            for client in subscribers:
+                self.send_to_client(client, msg)
+
+    def _subscribe(self, client: str, topics: list[str], on: bool) -> None:
+        for topic in topics:
+            subs = self.event_subscribers.setdefault(topic, set())
+            if on:
+                subs.add(client)
+            else:
+                subs.discard(client)
+
+    def send_to_client(self, client: str, msg: dict[str, Any]) -> None:
+        bs = self.client_streams.get(client)
+        if bs is not None:
+            bs.send(msg)
+
+    # ------------------------------------------------------------------ clients
+    async def _register_client(self, msg: dict[str, Any], comm: Comm) -> None:
+        client = str(msg["client"])
+        await comm.write({"status": "OK", "address": self.address, "id": client})
+        bs = self.client_streams[client] = BatchedSend(comm)
+        self.state.clients.setdefault(client, set())
+        handlers = {op: (lambda m, h=h: h(client, m))
+                    for op, h in self.client_stream_handlers.items()}
+        try:
+            await read_stream(comm, handlers)
+        except (CommClosedError, ProtocolError, OSError):
+            pass
+        except Exception:
+            logger.exception("client %s sent a message that broke its handler; closing", client)
+        finally:
+            if self.client_streams.get(client) is bs:
+                del self.client_streams[client]
+            bs.abort()
+            self.stimulus(ev.RemoveClient(client))
+            for subs in self.event_subscribers.values():
+                subs.discard(client)
+            for hook in self.on_client_removed:
+                hook(client)
+
+    def _update_graph(self, client: str, msg: dict[str, Any]) -> None:
+        specs = [ev.TaskSpec(t["key"], {"func": t["func"], "args": t["args"],
+                                        "kwargs": t.get("kwargs")},
+                             t.get("deps", ()), t.get("workers"), bool(t.get("actor")),
+                             int(t.get("retries", 0)))
+                 for t in msg["tasks"]]
+        self.stimulus(ev.UpdateGraph(client, specs, msg["keys"]))
+
+    def _scatter_done(self, msg: dict[str, Any], comm: Comm) -> dict[str, Any]:
+        self.stimulus(ev.ScatterData(str(msg["client"]), msg["who_has"], msg.get("nbytes", {}),
+                                     msg.get("types", {})))
+        return {"status": "OK"}
+
+    # ------------------------------------------------------------------ workers
+    async def _register_worker(self, msg: dict[str, Any], comm: Comm) -> None:
+        address = str(msg["address"])
+        if address in self.worker_streams:
+            await comm.write({"status": "error", "message": f"worker {address} already exists"})
+            comm.abort()
+            return
+        await comm.write({"status": "OK"})
+        bs = self.worker_streams[address] = BatchedSend(comm)
+        self.stimulus(ev.AddWorker(address, int(msg.get("nthreads", 1)), str(msg.get("name", "")),
+                                   int(msg.get("memory_limit", 0)), int(msg.get("pid", 0))))
+        handlers = {op: (lambda m, h=h: h(address, m))
+                    for op, h in self.worker_stream_handlers.items()}
+        expected = False
+        try:
+            await read_stream(comm, {**handlers, "closing": lambda m: None})
+        except (CommClosedError, ProtocolError, OSError):
+            pass
+        except Exception:
+            logger.exception("worker %s sent a message that broke its handler", address)
+        finally:
+            expected = self._retiring.pop(address, False)
+            if self.worker_streams.get(address) is bs:
+                del self.worker_streams[address]
+            bs.abort()
+            self.stimulus(ev.RemoveWorker(address, expected=expected))
+            for hook in self.on_worker_removed:
+                hook(address)
+
+    async def _retire_workers(self, msg: dict[str, Any], comm: Comm) -> dict[str, Any]:
+        workers = msg.get("workers") or list(self.worker_streams)
+        for addr in workers:
+            self._retiring[addr] = True
+            bs = self.worker_streams.get(addr)
+            if bs is not None:
+                bs.send({"op": "close"})
+        return {"status": "OK", "workers": workers}
+
+    # ------------------------------------------------------------------ introspection
+    def identity(self) -> dict[str, Any]:
+        return {
+            "type": "Scheduler",
+            "id": f"Scheduler-{os.getpid()}",
+            "address": self.address,
+            "services": {},
+            "started": self._started,
+            "workers": {
+                addr: {"type": "Worker", "id": ws.name or addr, "name": ws.name or addr,
+                       "host": addr.split("://")[-1].rsplit(":", 1)[0], "nthreads": ws.nthreads,
+                       "memory_limit": ws.memory_limit, "pid": ws.pid,
+                       "metrics": {"executing": len(ws.processing), "in_memory": len(ws.has_what),
+                                   "memory": ws.nbytes}}
+                for addr, ws in self.state.workers.items()
+            },
+        }
+
+    def who_has(self, keys: list[str] | None) -> dict[str, list[str]]:
+        tasks = self.state.tasks
+        if keys is None:
+            return {k: sorted(ts.who_has) for k, ts in tasks.items() if ts.who_has}
+        return {k: sorted(tasks[k].who_has) if k in tasks else [] for k in keys}
+
+    def has_what(self, workers: list[str] | None) -> dict[str, list[str]]:
+        ws_all = self.state.workers
+        addrs = workers if workers is not None else list(ws_all)
+        return {a: sorted(ts.key for ts in ws_all[a].has_what) if a in ws_all else []
+                for a in addrs}
+
+
+async def run_scheduler(address: str, stop: asyncio.Event | None = None) -> None:
+    """Run a scheduler until ``stop`` is set (the CLI's main loop)."""
+    sched = await Scheduler(address).start()
+    try:
+        await (stop.wait() if stop is not None else sched.closed.wait())
+    finally:
+        await sched.close()

@@ -1,0 +1,846 @@
+"""The scheduler's task state machine: pure Python, no I/O, no clock.
+
+Theory of operation
+-------------------
+The scheduler knows every task a client asked for (and their dependencies), who wants each task
+(clients, plus pseudo-clients such as ``fire-and-forget`` or a Queue holding a future), which workers
+hold each result, and which worker is computing each task.  A task is in one of these states::
+
+    released ──► waiting ──► queued ──► processing ──► memory
+        ▲            │          │            │   ╲
+        └────────────┴──────────┴────────────┘    ╲──► erred
+    (anything that nobody needs any more)  ──►  forgotten
+
+``SchedulerState.handle(event)`` reacts to one stimulus (a dataclass from this module) and returns
+the messages the I/O shell must send, as an :class:`Outbox` of per-client and per-worker lists.
+Inside, a stimulus produces *recommendations* ``{key: new_state}``; each is carried out by the
+transition function registered in ``TRANSITIONS[(start, finish)]``, which may recommend more.
+Every transition is logged with the stimulus that caused it; :meth:`SchedulerState.story` returns
+a key's history and :meth:`SchedulerState.validate` checks the invariants (the tests call it after
+every scenario).
+
+Worker choice and the queue of ready tasks live in :mod:`futurelab.scheduler.policy`.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidTransition
+from . import policy
+from .events import (
+    AddKeys,
+    AddWorker,
+    CancelKeys,
+    ClientDesiresKeys,
+    ClientReleasesKeys,
+    Event,
+    LongRunning,
+    MissingData,
+    RemoveClient,
+    RemoveWorker,
+    Reschedule,
+    RetryKeys,
+    ScatterData,
+    TaskErred,
+    TaskFinished,
+    TaskSpec,
+    UpdateGraph,
+)
+
+ALLOWED_FAILURES = 3
+#: clients that are not real clients: they pin keys for some other holder
+FIRE_AND_FORGET = "fire-and-forget"
+
+Msg = dict[str, Any]
+Recs = dict[str, str]
+
+
+class TaskState:
+    """Everything the scheduler knows about one key."""
+
+    __slots__ = (
+        "key", "state", "run_spec", "dependencies", "dependents", "waiting_on", "who_wants",
+        "who_has", "processing_on", "exception", "traceback", "error_text", "error_kind",
+        "priority", "nbytes", "type", "suspicious", "workers", "actor", "prefix", "start",
+        "stop", "retries", "seceded",
+    )
+
+    def __init__(self, key: str, run_spec: Msg | None, priority: tuple[int, ...]) -> None:
+        self.key = key
+        #: current state name
+        self.state = "released"
+        #: {"func", "args", "kwargs"} of opaque payloads, or None for scattered data
+        self.run_spec = run_spec
+        self.dependencies: set[TaskState] = set()
+        self.dependents: set[TaskState] = set()
+        #: dependencies not yet in memory (only while waiting/queued)
+        self.waiting_on: set[TaskState] = set()
+        #: clients (or pseudo-clients) holding a Future of this key
+        self.who_wants: set[str] = set()
+        #: workers holding the result
+        self.who_has: set[str] = set()
+        self.processing_on: str | None = None
+        self.exception: Any = None
+        self.traceback: Any = None
+        self.error_text = ""
+        #: "task" (raised by the task), "lost" (data lost), "killed" (KilledWorker)
+        self.error_kind = ""
+        self.priority = priority
+        self.nbytes = 0
+        self.type = ""
+        #: times a worker died while computing this task
+        self.suspicious = 0
+        #: restriction to these worker addresses, or None
+        self.workers: set[str] | None = None
+        self.actor = False
+        self.prefix = key_prefix(key)
+        self.start = 0.0
+        self.stop = 0.0
+        #: remaining automatic retries on error
+        self.retries = 0
+        self.seceded = False
+
+    def __repr__(self) -> str:
+        return f"<TaskState {self.key!r} {self.state}>"
+
+    def __lt__(self, other: TaskState) -> bool:
+        return self.priority < other.priority
+
+
+class WorkerInfo:
+    """What the scheduler knows about one worker."""
+
+    __slots__ = ("address", "nthreads", "name", "processing", "has_what", "nbytes",
+                 "memory_limit", "pid", "seceded", "last_seen", "queued_heap")
+
+    def __init__(self, address: str, nthreads: int, name: str, memory_limit: int = 0,
+                 pid: int = 0) -> None:
+        self.address = address
+        self.nthreads = nthreads
+        self.name = name
+        #: tasks assigned to this worker and not finished
+        self.processing: set[TaskState] = set()
+        #: keys whose results this worker holds
+        self.has_what: set[TaskState] = set()
+        self.nbytes = 0
+        self.memory_limit = memory_limit
+        self.pid = pid
+        #: tasks running here that seceded from the thread pool
+        self.seceded = 0
+        self.last_seen = 0.0
+        self.queued_heap: list[TaskState] = []
+
+    def __repr__(self) -> str:
+        return f"<WorkerInfo {self.address} nthreads={self.nthreads} processing={len(self.processing)}>"
+
+
+def key_prefix(key: str) -> str:
+    """The task prefix of a key: ``"inc-9f3a…"`` → ``"inc"``."""
+    head, sep, _ = key.rpartition("-")
+    return head if sep and head else key
+
+
+@dataclass
+class Outbox:
+    """Messages produced by one stimulus, grouped by recipient."""
+
+    clients: dict[str, list[Msg]] = field(default_factory=dict)
+    workers: dict[str, list[Msg]] = field(default_factory=dict)
+
+    def to_client(self, client: str, msg: Msg) -> None:
+        self.clients.setdefault(client, []).append(msg)
+
+    def to_worker(self, worker: str, msg: Msg) -> None:
+        self.workers.setdefault(worker, []).append(msg)
+
+
+class SchedulerState:
+    """The pure scheduler: tasks, workers, clients and the transitions between task states."""
+
+    def __init__(self, *, allowed_failures: int = ALLOWED_FAILURES, log_size: int = 100_000,
+                 validate: bool = False) -> None:
+        self.tasks: dict[str, TaskState] = {}
+        self.workers: dict[str, WorkerInfo] = {}
+        #: client id → keys it wants
+        self.clients: dict[str, set[TaskState]] = {FIRE_AND_FORGET: set()}
+        #: ready tasks with no free worker, by priority
+        self.queued: list[TaskState] = []
+        #: ready tasks restricted to workers that are not there
+        self.unrunnable: set[TaskState] = set()
+        self.allowed_failures = allowed_failures
+        self.transition_log: deque[tuple[str, str, str, str]] = deque(maxlen=log_size)
+        #: mean duration (s) per task prefix, for the worker-saturation policy
+        self.durations: dict[str, float] = {}
+        self.validate_each = validate
+        self._generation = itertools.count()
+        self._out = Outbox()
+        self._stimulus = ""
+        #: observers of transitions: f(key, start, finish, ts) — the event stream hooks here
+        self.plugins: list[Callable[[TaskState, str, str], None]] = []
+        self._handlers: dict[type, Callable[[Any], Recs]] = {
+            UpdateGraph: self._on_update_graph,
+            ClientReleasesKeys: self._on_client_releases,
+            ClientDesiresKeys: self._on_client_desires,
+            CancelKeys: self._on_cancel,
+            RetryKeys: self._on_retry,
+            RemoveClient: self._on_remove_client,
+            AddWorker: self._on_add_worker,
+            RemoveWorker: self._on_remove_worker,
+            TaskFinished: self._on_task_finished,
+            TaskErred: self._on_task_erred,
+            AddKeys: self._on_add_keys,
+            ScatterData: self._on_scatter,
+            MissingData: self._on_missing_data,
+            Reschedule: self._on_reschedule,
+            LongRunning: self._on_long_running,
+        }
+
+    # ------------------------------------------------------------------ entry point
+    def handle(self, event: Event) -> Outbox:
+        """Apply one stimulus and return the messages to send.
+
+        Raises:
+            InvalidTransition: if the stimulus asks for a transition the table does not allow.
+        """
+        self._out = out = Outbox()
+        self._stimulus = event.stimulus_id
+        recs = self._handlers[type(event)](event)
+        self._transitions(recs)
+        self._fill_workers()
+        if self.validate_each:
+            self.validate()
+        self._out = Outbox()
+        return out
+
+    def _transitions(self, recs: Recs) -> None:
+        while recs:
+            key = next(iter(recs))  # first recommended, first carried out
+            finish = recs.pop(key)
+            ts = self.tasks.get(key)
+            if ts is None or ts.state == finish:
+                continue
+            start = ts.state
+            func = TRANSITIONS.get((start, finish))
+            via = func is None
+            if via:
+                # pairs with no direct edge go through "released"
+                func = TRANSITIONS.get((start, "released"))
+                if func is None or ("released", finish) not in TRANSITIONS:
+                    raise InvalidTransition(key, start, finish, self._stimulus)
+            new = func(self, ts)
+            self._log(ts, start, ts.state)
+            if via and ts.state == "released":
+                new.setdefault(key, finish)
+            recs.update(new)
+
+    def _log(self, ts: TaskState, start: str, finish: str) -> None:
+        if start == finish:
+            return
+        self.transition_log.append((ts.key, start, finish, self._stimulus))
+        for plugin in self.plugins:
+            plugin(ts, start, finish)
+
+    def story(self, *keys: str) -> list[tuple[str, str, str, str]]:
+        """The logged transitions of these keys: ``[(key, start, finish, stimulus_id), …]``."""
+        wanted = set(keys)
+        return [t for t in self.transition_log if t[0] in wanted]
+
+    # ------------------------------------------------------------------ needs
+    def _needed(self, ts: TaskState) -> bool:
+        if ts.who_wants:
+            return True
+        return any(d.state in ("waiting", "queued", "processing") for d in ts.dependents)
+
+    def _release_if_unneeded(self, ts: TaskState, recs: Recs) -> None:
+        if not self._needed(ts):
+            recs[ts.key] = "forgotten" if not self._has_live_dependents(ts) else "released"
+
+    @staticmethod
+    def _has_live_dependents(ts: TaskState) -> bool:
+        return any(d.state != "forgotten" for d in ts.dependents)
+
+    # ------------------------------------------------------------------ stimuli
+    def _on_update_graph(self, ev: UpdateGraph) -> Recs:
+        recs: Recs = {}
+        gen = next(self._generation)
+        wanted = self.clients.setdefault(ev.client, set())
+        for i, spec in enumerate(ev.tasks):
+            self._add_task(spec, (gen, i))
+        for key in ev.keys:
+            ts = self.tasks.get(key)
+            if ts is None:
+                # asked for a key with no definition: it was forgotten meanwhile
+                self._out.to_client(ev.client, {"op": "cancelled-keys", "keys": [key],
+                                                "reason": "unknown key"})
+                continue
+            ts.who_wants.add(ev.client)
+            wanted.add(ts)
+            self._wake(ts, ev.client, recs)
+        return recs
+
+    def _add_task(self, spec: TaskSpec, priority: tuple[int, ...]) -> None:
+        ts = self.tasks.get(spec.key)
+        if ts is None:
+            ts = self.tasks[spec.key] = TaskState(spec.key, spec.run_spec, priority)
+        elif ts.state in ("released", "forgotten") and ts.run_spec is None:
+            ts.run_spec = spec.run_spec
+        else:
+            return  # already known: same key means same computation
+        ts.workers = set(spec.workers) if spec.workers else None
+        ts.actor = spec.actor
+        ts.retries = spec.retries
+        for dep_key in spec.dependencies:
+            dep = self.tasks.get(dep_key)
+            if dep is None:
+                # the client holds a Future for it, so it existed; treat as lost
+                dep = self.tasks[dep_key] = TaskState(dep_key, None, priority)
+            ts.dependencies.add(dep)
+            dep.dependents.add(ts)
+
+    def _wake(self, ts: TaskState, client: str, recs: Recs) -> None:
+        """Tell ``client`` where ``ts`` stands and start computing it if idle."""
+        if ts.state == "memory":
+            self._report_memory(ts, [client])
+        elif ts.state == "erred":
+            self._report_erred(ts, [client])
+        elif ts.state in ("released", "forgotten"):
+            recs[ts.key] = "waiting"
+
+    def _on_client_desires(self, ev: ClientDesiresKeys) -> Recs:
+        return self._on_update_graph(UpdateGraph(ev.client, [], ev.keys, ev.stimulus_id))
+
+    def _on_client_releases(self, ev: ClientReleasesKeys) -> Recs:
+        recs: Recs = {}
+        wanted = self.clients.get(ev.client, set())
+        for key in ev.keys:
+            ts = self.tasks.get(key)
+            if ts is None or ev.client not in ts.who_wants:
+                continue
+            ts.who_wants.discard(ev.client)
+            wanted.discard(ts)
+            self._release_if_unneeded(ts, recs)
+        return recs
+
+    def _on_remove_client(self, ev: RemoveClient) -> Recs:
+        keys = [ts.key for ts in self.clients.get(ev.client, ())]
+        recs = self._on_client_releases(ClientReleasesKeys(ev.client, keys, ev.stimulus_id))
+        if ev.client != FIRE_AND_FORGET:
+            self.clients.pop(ev.client, None)
+        return recs
+
+    def _on_cancel(self, ev: CancelKeys) -> Recs:
+        recs: Recs = {}
+        for key in ev.keys:
+            ts = self.tasks.get(key)
+            if ts is None:
+                continue
+            if ev.force:
+                holders = set(ts.who_wants)
+            else:
+                holders = {ev.client} & ts.who_wants
+            self._cancel(ts, holders, recs)
+        return recs
+
+    def _cancel(self, ts: TaskState, holders: set[str], recs: Recs) -> None:
+        """Drop ``holders``' claim on ts and on every dependent they hold, telling them."""
+        stack = [ts]
+        seen: set[TaskState] = set()
+        while stack:
+            t = stack.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            stack.extend(t.dependents)
+            for client in holders & t.who_wants:
+                t.who_wants.discard(client)
+                self.clients.get(client, set()).discard(t)
+                self._out.to_client(client, {"op": "cancelled-keys", "keys": [t.key]})
+        for t in seen:
+            if t.state != "forgotten":
+                self._release_if_unneeded(t, recs)
+
+    def _on_retry(self, ev: RetryKeys) -> Recs:
+        recs: Recs = {}
+        stack = [self.tasks[k] for k in ev.keys if k in self.tasks]
+        seen: set[TaskState] = set()
+        while stack:
+            ts = stack.pop()
+            if ts in seen:
+                continue
+            seen.add(ts)
+            if ts.state == "erred":
+                # retry the root cause too
+                stack.extend(d for d in ts.dependencies if d.state == "erred")
+                self._clear_error(ts)
+                ts.state = "released"
+                self._log(ts, "erred", "released")
+                recs[ts.key] = "waiting"
+        return recs
+
+    def _on_add_worker(self, ev: AddWorker) -> Recs:
+        self.workers[ev.address] = WorkerInfo(ev.address, ev.nthreads, ev.name,
+                                              ev.memory_limit, ev.pid)
+        # restricted tasks that had no eligible worker may run now
+        recs: Recs = {ts.key: "processing" for ts in self.unrunnable
+                      if ts.workers is not None and ev.address in ts.workers}
+        return recs
+
+    def _on_remove_worker(self, ev: RemoveWorker) -> Recs:
+        ws = self.workers.pop(ev.address, None)
+        recs: Recs = {}
+        if ws is None:
+            return recs
+        for ts in list(ws.processing):
+            ts.processing_on = None
+            ts.suspicious += 1
+            if ev.expected or ts.suspicious <= self.allowed_failures:
+                ts.state = "released"
+                self._log(ts, "processing", "released")
+                recs[ts.key] = "waiting"
+            else:
+                self._set_error(ts, None, None,
+                                f"Attempted to run task {ts.key!r} on {ts.suspicious} different "
+                                f"workers, but all those workers died while running it. The last "
+                                f"worker was {ev.address}.", "killed")
+                recs[ts.key] = "erred"
+        for ts in list(ws.has_what):
+            ts.who_has.discard(ev.address)
+            if ts.who_has or ts.state != "memory":
+                continue
+            if ts.run_spec is None:
+                self._set_error(ts, None, None,
+                                f"The data of key {ts.key!r} was lost: worker {ev.address} left "
+                                f"and it held the only copy of scattered data, which cannot be "
+                                f"recomputed.", "lost")
+                recs[ts.key] = "erred"
+            else:
+                ts.state = "released"
+                self._log(ts, "memory", "released")
+                for client in ts.who_wants:
+                    self._out.to_client(client, {"op": "key-lost", "key": ts.key})
+                if self._needed(ts):
+                    recs[ts.key] = "waiting"
+        # tasks waiting on data that vanished must fetch it again
+        for ts in self.tasks.values():
+            if ts.state == "processing" and any(d.state != "memory" for d in ts.dependencies):
+                recs.setdefault(ts.key, "waiting")
+        return recs
+
+    def _on_task_finished(self, ev: TaskFinished) -> Recs:
+        ts = self.tasks.get(ev.key)
+        ws = self.workers.get(ev.worker)
+        if ts is None or ws is None or ts.state != "processing" or ts.processing_on != ev.worker:
+            # a late report of a task released meanwhile: let the worker drop the data
+            if ws is not None and (ts is None or ts.state in ("released", "forgotten")):
+                self._out.to_worker(ev.worker, {"op": "free-keys", "keys": [ev.key]})
+            elif ts is not None and ts.state == "memory" and ws is not None:
+                self._add_replica(ts, ws)
+            return {}
+        ts.nbytes = ev.nbytes
+        ts.type = ev.type
+        ts.start, ts.stop = ev.start, ev.stop
+        self._record_duration(ts.prefix, ev.stop - ev.start)
+        self._finished_data = ev.data
+        return {ts.key: "memory"}
+
+    _finished_data: Any = None
+
+    def _record_duration(self, prefix: str, duration: float) -> None:
+        old = self.durations.get(prefix)
+        self.durations[prefix] = duration if old is None else 0.8 * old + 0.2 * duration
+
+    def _on_task_erred(self, ev: TaskErred) -> Recs:
+        ts = self.tasks.get(ev.key)
+        if ts is None or ts.state != "processing" or ts.processing_on != ev.worker:
+            return {}
+        if ts.retries > 0:
+            ts.retries -= 1
+            self._unassign(ts)
+            ts.state = "released"
+            self._log(ts, "processing", "released")
+            return {ts.key: "waiting"}
+        ts.start, ts.stop = ev.start, ev.stop
+        self._set_error(ts, ev.exception, ev.traceback, ev.text, "task")
+        return {ts.key: "erred"}
+
+    def _on_add_keys(self, ev: AddKeys) -> Recs:
+        ws = self.workers.get(ev.worker)
+        if ws is None:
+            return {}
+        for key in ev.keys:
+            ts = self.tasks.get(key)
+            if ts is not None and ts.state == "memory":
+                self._add_replica(ts, ws)
+            else:
+                self._out.to_worker(ev.worker, {"op": "free-keys", "keys": [key]})
+        return {}
+
+    def _on_scatter(self, ev: ScatterData) -> Recs:
+        recs: Recs = {}
+        wanted = self.clients.setdefault(ev.client, set())
+        gen = next(self._generation)
+        for key, workers in ev.who_has.items():
+            ts = self.tasks.get(key)
+            if ts is None:
+                ts = self.tasks[key] = TaskState(key, None, (gen, 0))
+            ts.nbytes = ev.nbytes.get(key, 0)
+            ts.type = ev.types.get(key, "")
+            for addr in workers:
+                ws = self.workers.get(addr)
+                if ws is not None:
+                    self._add_replica(ts, ws)
+            if ts.state != "memory" and ts.who_has:
+                if ts.state == "erred":
+                    self._clear_error(ts)
+                old = ts.state
+                ts.state = "memory"
+                self._log(ts, old, "memory")
+                for dep in ts.dependents:
+                    if dep.state in ("waiting",) and ts in dep.waiting_on:
+                        dep.waiting_on.discard(ts)
+                        if not dep.waiting_on:
+                            recs[dep.key] = "processing"
+            ts.who_wants.add(ev.client)
+            wanted.add(ts)
+            self._report_memory(ts, [ev.client])
+        return recs
+
+    def _on_missing_data(self, ev: MissingData) -> Recs:
+        ts = self.tasks.get(ev.key)
+        ws = self.workers.get(ev.holder)
+        if ts is None or ws is None:
+            return {}
+        ts.who_has.discard(ws.address)
+        ws.has_what.discard(ts)
+        ws.nbytes -= ts.nbytes
+        if ts.state == "memory" and not ts.who_has:
+            ts.state = "released"
+            self._log(ts, "memory", "released")
+            if ts.run_spec is None:
+                self._set_error(ts, None, None, f"The data of key {ts.key!r} was lost.", "lost")
+                return {ts.key: "erred"}
+            return {ts.key: "waiting"}
+        return {}
+
+    def _on_reschedule(self, ev: Reschedule) -> Recs:
+        ts = self.tasks.get(ev.key)
+        if ts is None or ts.state != "processing" or ts.processing_on != ev.worker:
+            return {}
+        self._unassign(ts)
+        ts.state = "released"
+        self._log(ts, "processing", "released")
+        recs = {ts.key: "waiting"}
+        for dep in ts.dependencies:
+            if dep.state != "memory" and dep.state != "erred":
+                recs[dep.key] = "waiting"
+        return recs
+
+    def _on_long_running(self, ev: LongRunning) -> Recs:
+        ts = self.tasks.get(ev.key)
+        ws = self.workers.get(ev.worker)
+        if ts is not None and ws is not None and ts in ws.processing and not ts.seceded:
+            ts.seceded = True
+            ws.seceded += 1
+        return {}
+
+    # ------------------------------------------------------------------ helpers
+    def _add_replica(self, ts: TaskState, ws: WorkerInfo) -> None:
+        if ws.address not in ts.who_has:
+            ts.who_has.add(ws.address)
+            ws.has_what.add(ts)
+            ws.nbytes += ts.nbytes
+
+    def _unassign(self, ts: TaskState) -> None:
+        if ts.processing_on is not None:
+            ws = self.workers.get(ts.processing_on)
+            if ws is not None:
+                ws.processing.discard(ts)
+                if ts.seceded:
+                    ws.seceded -= 1
+            ts.processing_on = None
+        ts.seceded = False
+
+    def _set_error(self, ts: TaskState, exc: Any, tb: Any, text: str, kind: str) -> None:
+        ts.exception, ts.traceback, ts.error_text, ts.error_kind = exc, tb, text, kind
+
+    def _clear_error(self, ts: TaskState) -> None:
+        ts.exception = ts.traceback = None
+        ts.error_text = ts.error_kind = ""
+
+    def _report_memory(self, ts: TaskState, clients: Iterable[str], data: Any = None) -> None:
+        msg: Msg = {"op": "key-in-memory", "key": ts.key, "type": ts.type, "nbytes": ts.nbytes,
+                    "who_has": sorted(ts.who_has)}
+        if data is not None:
+            msg["data"] = data
+        for client in clients:
+            if client != FIRE_AND_FORGET:
+                self._out.to_client(client, msg)
+
+    def _report_erred(self, ts: TaskState, clients: Iterable[str]) -> None:
+        msg: Msg = {"op": "task-erred", "key": ts.key, "exception": ts.exception,
+                    "traceback": ts.traceback, "text": ts.error_text, "kind": ts.error_kind}
+        for client in clients:
+            if client != FIRE_AND_FORGET:
+                self._out.to_client(client, msg)
+
+    def _fill_workers(self) -> None:
+        """Hand queued tasks, in priority order, to workers with free capacity."""
+        queued = self.queued
+        while queued and self.workers:
+            ts = queued[0]
+            if ts.state != "queued":
+                heapq.heappop(queued)
+                continue
+            if policy.decide_worker(ts, self.workers, self.durations) is None:
+                return
+            heapq.heappop(queued)
+            self._transitions({ts.key: "processing"})
+
+    # ------------------------------------------------------------------ invariants
+    def validate(self) -> None:
+        """Check the cross-references between tasks, workers and clients.
+
+        Raises:
+            AssertionError: naming the first broken invariant.
+        """
+        for key, ts in self.tasks.items():
+            assert ts.key == key, ts
+            assert ts.state != "forgotten", f"forgotten task still known: {ts}"
+            if ts.state == "memory":
+                assert ts.who_has, f"{ts} in memory with no holder"
+            else:
+                assert not ts.who_has or ts.state == "released", f"{ts} has holders {ts.who_has}"
+            if ts.state == "processing":
+                assert ts.processing_on in self.workers, ts
+                assert ts in self.workers[ts.processing_on].processing, ts
+                assert all(d.state == "memory" for d in ts.dependencies), (ts, ts.dependencies)
+            else:
+                assert ts.processing_on is None, ts
+            if ts.state == "waiting":
+                assert ts.waiting_on, f"{ts} waits on nothing"
+                assert ts.waiting_on <= ts.dependencies
+            for dep in ts.dependencies:
+                assert ts in dep.dependents, (ts, dep)
+                assert dep.key in self.tasks, f"{ts} depends on unknown {dep}"
+            for dep in ts.dependents:
+                assert ts in dep.dependencies, (ts, dep)
+            for client in ts.who_wants:
+                assert ts in self.clients[client], (ts, client)
+            if ts.state in ("waiting", "queued", "processing", "memory", "erred"):
+                pass
+            elif not ts.dependents:
+                assert ts.who_wants, f"{ts} kept although nobody needs it"
+        for addr, ws in self.workers.items():
+            for ts in ws.processing:
+                assert ts.processing_on == addr, (ts, addr)
+            for ts in ws.has_what:
+                assert addr in ts.who_has, (ts, addr)
+        for client, tss in self.clients.items():
+            for ts in tss:
+                assert client in ts.who_wants, (client, ts)
+                assert self.tasks.get(ts.key) is ts, (client, ts)
+
+
+# ---------------------------------------------------------------------- transitions
+def _released_waiting(s: SchedulerState, ts: TaskState) -> Recs:
+    recs: Recs = {}
+    if ts.run_spec is None:
+        # scattered data with no holder left: nothing can make it again
+        if not ts.error_kind:
+            s._set_error(ts, None, None, f"The data of key {ts.key!r} was lost and cannot be "
+                         f"recomputed (it was scattered, not computed).", "lost")
+        recs[ts.key] = "erred"
+        return recs
+    ts.waiting_on = set()
+    for dep in ts.dependencies:
+        if dep.state == "erred":
+            s._set_error(ts, dep.exception, dep.traceback, dep.error_text, dep.error_kind)
+            ts.waiting_on = set()
+            return {ts.key: "erred"}
+        if dep.state != "memory":
+            ts.waiting_on.add(dep)
+            if dep.state in ("released", "forgotten"):
+                recs[dep.key] = "waiting"
+    ts.state = "waiting"
+    if not ts.waiting_on:
+        recs[ts.key] = "processing"
+    return recs
+
+
+def _waiting_processing(s: SchedulerState, ts: TaskState) -> Recs:
+    ws = policy.decide_worker(ts, s.workers, s.durations)
+    ts.waiting_on = set()
+    if ws is None:
+        ts.state = "queued"
+        if ts.workers is not None:
+            s.unrunnable.add(ts)
+        else:
+            heapq.heappush(s.queued, ts)
+        return {}
+    s.unrunnable.discard(ts)
+    ts.state = "processing"
+    ts.processing_on = ws.address
+    ws.processing.add(ts)
+    assert ts.run_spec is not None
+    s._out.to_worker(ws.address, {
+        "op": "compute-task", "key": ts.key, "priority": list(ts.priority), "actor": ts.actor,
+        "who_has": {d.key: sorted(d.who_has) for d in ts.dependencies},
+        "nbytes": {d.key: d.nbytes for d in ts.dependencies},
+        **ts.run_spec,
+    })
+    return {}
+
+
+def _processing_memory(s: SchedulerState, ts: TaskState) -> Recs:
+    ws = s.workers[ts.processing_on]  # type: ignore[index]
+    s._unassign(ts)
+    ts.state = "memory"
+    s._add_replica(ts, ws)
+    data, s._finished_data = s._finished_data, None
+    s._report_memory(ts, ts.who_wants, data)
+    recs: Recs = {}
+    for dep in ts.dependents:
+        if dep.state == "waiting":
+            dep.waiting_on.discard(ts)
+            if not dep.waiting_on:
+                recs[dep.key] = "processing"
+    for dep in ts.dependencies:
+        s._release_if_unneeded(dep, recs)
+    if not s._needed(ts):
+        recs[ts.key] = "forgotten" if not s._has_live_dependents(ts) else "released"
+    return recs
+
+
+def _to_erred(s: SchedulerState, ts: TaskState) -> Recs:
+    s._unassign(ts)
+    ts.state = "erred"
+    ts.waiting_on = set()
+    s._report_erred(ts, ts.who_wants)
+    recs: Recs = {}
+    for dep in ts.dependents:
+        if dep.state in ("waiting", "queued", "processing"):
+            s._set_error(dep, ts.exception, ts.traceback, ts.error_text, ts.error_kind)
+            recs[dep.key] = "erred"
+    for dep in ts.dependencies:
+        s._release_if_unneeded(dep, recs)
+    if not s._needed(ts) and not ts.who_wants:
+        recs[ts.key] = "forgotten" if not s._has_live_dependents(ts) else "erred"
+    return recs
+
+
+def _processing_released(s: SchedulerState, ts: TaskState) -> Recs:
+    worker = ts.processing_on
+    s._unassign(ts)
+    if worker is not None:
+        s._out.to_worker(worker, {"op": "free-keys", "keys": [ts.key]})
+    ts.state = "released"
+    return _after_release(s, ts)
+
+
+def _waiting_released(s: SchedulerState, ts: TaskState) -> Recs:
+    ts.waiting_on = set()
+    ts.state = "released"
+    return _after_release(s, ts)
+
+
+def _memory_released(s: SchedulerState, ts: TaskState) -> Recs:
+    for addr in ts.who_has:
+        ws = s.workers.get(addr)
+        if ws is not None:
+            ws.has_what.discard(ts)
+            ws.nbytes -= ts.nbytes
+            s._out.to_worker(addr, {"op": "free-keys", "keys": [ts.key]})
+    ts.who_has = set()
+    ts.state = "released"
+    for client in ts.who_wants:
+        s._out.to_client(client, {"op": "key-lost", "key": ts.key})
+    recs = _after_release(s, ts)
+    if s._needed(ts):
+        recs[ts.key] = "waiting"
+    return recs
+
+
+def _erred_released(s: SchedulerState, ts: TaskState) -> Recs:
+    s._clear_error(ts)
+    ts.state = "released"
+    return _after_release(s, ts)
+
+
+def _after_release(s: SchedulerState, ts: TaskState) -> Recs:
+    recs: Recs = {}
+    for dep in ts.dependencies:
+        if dep.state not in ("forgotten",):
+            s._release_if_unneeded(dep, recs)
+    if not ts.who_wants and not s._has_live_dependents(ts):
+        recs[ts.key] = "forgotten"
+    return recs
+
+
+def _released_forgotten(s: SchedulerState, ts: TaskState) -> Recs:
+    recs: Recs = {}
+    if ts.who_wants or s._has_live_dependents(ts):
+        return recs
+    ts.state = "forgotten"
+    del s.tasks[ts.key]
+    for dep in ts.dependencies:
+        dep.dependents.discard(ts)
+        if dep.state != "forgotten" and not dep.who_wants and not s._has_live_dependents(dep) \
+                and dep.state in ("released", "erred", "memory"):
+            recs[dep.key] = "forgotten"
+    ts.dependencies = set()
+    return recs
+
+
+def _erred_forgotten(s: SchedulerState, ts: TaskState) -> Recs:
+    if ts.who_wants or s._has_live_dependents(ts):
+        return {}
+    s._clear_error(ts)
+    ts.state = "released"
+    return _released_forgotten(s, ts)
+
+
+def _memory_forgotten(s: SchedulerState, ts: TaskState) -> Recs:
+    if ts.who_wants or s._has_live_dependents(ts):
+        return {}
+    recs = _memory_released(s, ts)
+    recs.pop(ts.key, None)
+    recs.update(_released_forgotten(s, ts))
+    return recs
+
+
+def _queued_released(s: SchedulerState, ts: TaskState) -> Recs:
+    ts.state = "released"  # stays in the heap, dropped when popped
+    s.unrunnable.discard(ts)
+    return _after_release(s, ts)
+
+
+def _queued_processing(s: SchedulerState, ts: TaskState) -> Recs:
+    ts.state = "waiting"
+    recs = _waiting_processing(s, ts)
+    return recs
+
+
+TRANSITIONS: dict[tuple[str, str], Callable[[SchedulerState, TaskState], Recs]] = {
+    ("released", "waiting"): _released_waiting,
+    ("forgotten", "waiting"): _released_waiting,
+    ("released", "forgotten"): _released_forgotten,
+    ("released", "erred"): _to_erred,
+    ("waiting", "processing"): _waiting_processing,
+    ("waiting", "released"): _waiting_released,
+    ("waiting", "erred"): _to_erred,
+    ("queued", "processing"): _queued_processing,
+    ("queued", "released"): _queued_released,
+    ("queued", "erred"): _to_erred,
+    ("processing", "memory"): _processing_memory,
+    ("processing", "erred"): _to_erred,
+    ("processing", "released"): _processing_released,
+    ("memory", "released"): _memory_released,
+    ("memory", "forgotten"): _memory_forgotten,
+    ("erred", "released"): _erred_released,
+    ("erred", "forgotten"): _erred_forgotten,
+}

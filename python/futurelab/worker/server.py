@@ -1,0 +1,238 @@
+"""The worker's I/O shell: registers with the scheduler, executes instructions, serves data.
+
+Messages from the scheduler become events for :class:`~futurelab.worker.state.WorkerState`; its
+instructions are carried out here: run a task in the thread pool, fetch dependencies from the peer
+that holds them, report to the scheduler, drop data.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..comm import Comm, connect
+from ..errors import CommClosedError, ProtocolError
+from ..protocol.serialize import Opaque
+from ..rpc import BatchedSend, ConnectionPool, Server, read_stream
+from ..taskspec import substitute
+from . import state as st
+from .executor import run_task, sizeof
+
+logger = logging.getLogger("futurelab.worker")
+
+
+class Worker(Server):
+    """A worker: a thread pool, an in-memory store and a stream to the scheduler.
+
+    >>> # async with Worker("tcp://127.0.0.1:8786", nthreads=2) as w: ...
+    """
+
+    def __init__(self, scheduler_address: str, *, nthreads: int = 1, name: str | None = None,
+                 listen_address: str | None = None, memory_limit: int = 0) -> None:
+        self.scheduler_address = scheduler_address
+        self.nthreads = nthreads
+        self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
+        self.memory_limit = memory_limit
+        if listen_address is None:
+            listen_address = ("inproc://" if scheduler_address.startswith("inproc://")
+                              else "tcp://127.0.0.1:0")
+        self._listen_address = listen_address
+        #: results held here, by key
+        self.data: dict[str, Any] = {}
+        self.rejoin_events: dict[str, threading.Event] = {}
+        self.pool = ConnectionPool()
+        self.executor = ThreadPoolExecutor(max_workers=nthreads + 256,
+                                           thread_name_prefix=f"{self.name}-task")
+        self.loop = asyncio.get_running_loop()
+        self.serializing = not listen_address.startswith("inproc://")
+        self.stream: BatchedSend | None = None
+        self.state: st.WorkerState
+        self.closed = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self.extensions: dict[str, Any] = {}
+        super().__init__({
+            "get-data": self._get_data,
+            "update-data": self._update_data,
+            "identity": lambda m, c: {"type": "Worker", "address": self.address,
+                                      "name": self.name, "nthreads": self.nthreads},
+        })
+        from .actors import ActorHost
+        self.actors = ActorHost(self)
+
+    def get_client(self) -> Any:
+        """This worker's own Client (made on first use, shared by its tasks)."""
+        with self._client_lock:
+            if self._client is None:
+                from ..client.client import Client
+                self._client = Client(self.scheduler_address, loop=self.loop,
+                                      set_as_default=False)
+            return self._client
+
+    @property
+    def scheduler_comm_open(self) -> bool:
+        return self.stream is not None and not self.stream.closed
+
+    async def start(self) -> Worker:
+        await self.listen(self._listen_address)
+        self.state = st.WorkerState(self.address, self.nthreads)
+        comm = await connect(self.scheduler_address)
+        await comm.write({"op": "register-worker", "address": self.address,
+                          "nthreads": self.nthreads, "name": self.name, "pid": os.getpid(),
+                          "memory_limit": self.memory_limit})
+        reply = await comm.read()
+        if not isinstance(reply, dict) or reply.get("status") != "OK":
+            comm.abort()
+            raise RuntimeError(f"scheduler refused worker {self.address}: {reply}")
+        self.stream = BatchedSend(comm)
+        self._spawn(self._read_scheduler(comm))
+        logger.info("worker %s (%d threads) registered with %s", self.address, self.nthreads,
+                    self.scheduler_address)
+        return self
+
+    async def __aenter__(self) -> Worker:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read_scheduler(self, comm: Comm) -> None:
+        handlers = {
+            "compute-task": lambda m: self.handle(st.ComputeTask(
+                m["key"], {"func": m["func"], "args": m["args"], "kwargs": m.get("kwargs")},
+                tuple(m.get("priority", ())), m.get("who_has", {}), m.get("nbytes", {}),
+                bool(m.get("actor")), stimulus_id="compute-task")),
+            "free-keys": lambda m: self.handle(st.FreeKeys(m["keys"], stimulus_id="free-keys")),
+            "close": lambda m: self._spawn(self.close()),
+        }
+        try:
+            await read_stream(comm, handlers)
+        except (CommClosedError, ProtocolError, OSError):
+            pass
+        except Exception:
+            logger.exception("worker %s: scheduler stream failed", self.name)
+        if not self.closed.is_set():
+            logger.info("worker %s lost its scheduler; closing", self.name)
+            self._spawn(self.close())
+
+    async def close(self, timeout: float = 5.0) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        if self._client is not None:
+            try:
+                await self._client._close()
+            except Exception:  # noqa: BLE001
+                logger.debug("closing the worker's client failed", exc_info=True)
+        if self.stream is not None:
+            await self.stream.close()
+        self.stop()
+        self.pool.close()
+        for ev in self.rejoin_events.values():
+            ev.set()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.actors.close()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    # ------------------------------------------------------------------ state plumbing
+    def handle(self, event: st.WorkerEvent) -> None:
+        """Feed one event to the state machine and carry out its instructions."""
+        if self.closed.is_set():
+            return
+        for instr in self.state.handle(event):
+            typ = type(instr)
+            if typ is st.Send:
+                assert self.stream is not None
+                self.stream.send(instr.msg)  # type: ignore[attr-defined]
+            elif typ is st.Execute:
+                self._execute(instr.key)  # type: ignore[attr-defined]
+            elif typ is st.GatherDep:
+                self._spawn(self._gather_dep(instr.worker, instr.keys))  # type: ignore[attr-defined]
+            elif typ is st.Drop:
+                for key in instr.keys:  # type: ignore[attr-defined]
+                    self.data.pop(key, None)
+                    self.actors.drop(key)
+            elif typ is st.Resume:
+                ev = self.rejoin_events.pop(instr.key, None)  # type: ignore[attr-defined]
+                if ev is not None:
+                    ev.set()
+
+    def _execute(self, key: str) -> None:
+        ts = self.state.tasks[key]
+        spec = ts.run_spec
+        assert spec is not None
+        try:
+            func = _get(spec["func"])
+            args = _get(spec["args"]) or ()
+            kwargs = _get(spec.get("kwargs")) or {}
+            if ts.dependencies:
+                args = substitute(args, self.data.__getitem__)
+                kwargs = substitute(kwargs, self.data.__getitem__)
+        except BaseException as e:  # noqa: BLE001 - e.g. the function fails to unpickle here
+            from .executor import failure_event
+            self.loop.call_soon(self.handle, failure_event(key, e, 0.0, 0.0,
+                                                           serialize=self.serializing))
+            return
+        self.executor.submit(run_task, self, key, func, args, kwargs, ts.actor)
+
+    async def _gather_dep(self, worker: str, keys: list[str]) -> None:
+        try:
+            reply = await self.pool.request(worker, {"op": "get-data", "keys": keys})
+            fetched: dict[str, int] = {}
+            for key, value in reply["data"].items():
+                obj = _get(value)
+                self.data[key] = obj
+                fetched[key] = sizeof(obj)
+            missing = [k for k in keys if k not in fetched]
+            event: st.WorkerEvent = st.GatherDepDone(worker, fetched, missing,
+                                                     stimulus_id="gather-dep-done")
+        except (OSError, CommClosedError, ProtocolError, KeyError, TypeError) as e:
+            logger.info("worker %s: fetching %d keys from %s failed: %s", self.name, len(keys),
+                        worker, e)
+            self.pool.remove(worker)
+            event = st.GatherDepFailed(worker, keys, stimulus_id="gather-dep-failed")
+        self.handle(event)
+
+    # ------------------------------------------------------------------ handlers
+    def _get_data(self, msg: dict[str, Any], comm: Comm) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for key in msg["keys"]:
+            if key not in self.data:
+                continue
+            op = Opaque(self.actors.proxy(key) if key in self.actors.instances else self.data[key])
+            if self.serializing and not comm.peer_address.startswith("inproc://"):
+                try:
+                    op.frames()
+                except Exception as e:  # noqa: BLE001
+                    errors[key] = (f"the result of task {key!r} could not be serialized to send "
+                                   f"it: {e}")
+                    continue
+            data[key] = op
+        return {"status": "OK", "data": data, "errors": errors}
+
+    def _update_data(self, msg: dict[str, Any], comm: Comm) -> dict[str, Any]:
+        nbytes: dict[str, int] = {}
+        for key, value in msg["data"].items():
+            obj = _get(value)
+            self.data[key] = obj
+            nbytes[key] = sizeof(obj)
+        self.handle(st.UpdateData(nbytes, stimulus_id="update-data"))
+        return {"status": "OK", "nbytes": nbytes,
+                "types": {k: type(self.data[k]).__name__ for k in nbytes}}
+
+
+def _get(value: Any) -> Any:
+    return value.get() if isinstance(value, Opaque) else value
