@@ -36,6 +36,22 @@ from .worker.server import Worker as Worker
 
 __version__ = "0.1.0"
 
+
+def progress(*futures: object, notebook: bool | None = None, multi: bool = True,
+             complete: bool = True, **kwargs: object) -> object:
+    """Show live progress of futures: a widget in a notebook, a text bar in a terminal.
+
+    >>> # progress(client.map(inc, range(100)))
+    """
+    from .jupyter.progress import progress as _progress
+    return _progress(*futures, notebook=notebook, multi=multi, complete=complete, **kwargs)
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext futurelab``: the ``%%submit``, ``%futures`` and ``%cancel`` magics."""
+    from .jupyter.magics import load_ipython_extension as _load
+    _load(ipython)
+
 __all__ = [
     "ALL_COMPLETED",
     "Actor",
@@ -56,6 +72,8 @@ __all__ = [
     "fire_and_forget",
     "get_client",
     "get_worker",
+    "load_ipython_extension",
+    "progress",
     "rejoin",
     "secede",
     "wait",

@@ -204,6 +204,10 @@ class LocalCluster:
     async def __aexit__(self, *exc: object) -> None:
         await self._close()
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        from .jupyter.repr import cluster_mimebundle
+        return cluster_mimebundle(self, include, exclude)
+
     def __repr__(self) -> str:
         addr = self.scheduler.address if self.scheduler is not None else "not started"
         return (f"LocalCluster({addr!r}, workers={len(self.workers)}, "

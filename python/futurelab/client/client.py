@@ -104,6 +104,7 @@ class Client:
         self._own_cluster = False
         self._reader: asyncio.Task[Any] | None = None
         self.cluster: Any = None
+        self._model: Any = None
         self.scheduler_address: str | None = None
         self._stream_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "key-in-memory": self._on_key_in_memory,
@@ -228,6 +229,8 @@ class Client:
         global _default_client
         if _default_client is self:
             _default_client = None
+        if self._model is not None:
+            self._model.close()
         if self._stream is not None:
             self._flush()
             await self._stream.close()
@@ -658,9 +661,34 @@ class Client:
 
     ncores = nthreads
 
+    def live_model(self) -> Any:
+        """This client's live state model (one per client), which feeds every view."""
+        from .model import LiveModel
+        with self._lock:
+            created = self._model is None
+            if created:
+                self._model = LiveModel(self)
+        if created:
+            self._model.start()
+        return self._model
+
+    def task_stream(self, **kwargs: Any) -> Any:
+        """A live task-stream chart of the cluster (a notebook widget)."""
+        from ..jupyter.widgets import task_stream
+        return task_stream(self, **kwargs)
+
+    def primitives_board(self, **kwargs: Any) -> Any:
+        """A live board of the coordination primitives (a notebook widget)."""
+        from ..jupyter.widgets import primitives_board
+        return primitives_board(self, **kwargs)
+
     def __repr__(self) -> str:
         return (f"<Client: {self.scheduler_address!r} status={self.status} "
                 f"futures={len(self.futures)}>")
+
+    def _repr_html_(self) -> str:
+        from ..jupyter.repr import client_html
+        return client_html(self)
 
 
 def _rebuild(obj: Any, values: dict[str, Any], skip: set[str]) -> Any:

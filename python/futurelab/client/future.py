@@ -236,10 +236,9 @@ class Future:
             return f"<Future: status: finished, type: {st.type}, key: {self.key}>"
         return f"<Future: status: {st.status}, key: {self.key}>"
 
-    def _repr_html_(self) -> str:
-        from html import escape
-        return (f"<b>Future: {escape(self.key)}</b> <span>status: {escape(self.status)}</span>"
-                + (f", <span>type: {escape(str(self.type))}</span>" if self.type else ""))
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        from ..jupyter.repr import future_mimebundle
+        return future_mimebundle(self, include, exclude)
 
     def __hash__(self) -> int:
         return hash((self.key, id(self.client)))

@@ -101,6 +101,7 @@ class TaskFinished(Event):
     stop: float = 0.0
     #: small results travel inline to the clients that want them (never unpickled here)
     data: Any = None
+    thread: int = 0
     stimulus_id: str = "task-finished"
 
 
@@ -113,6 +114,7 @@ class TaskErred(Event):
     text: str = ""
     start: float = 0.0
     stop: float = 0.0
+    thread: int = 0
     stimulus_id: str = "task-erred"
 
 

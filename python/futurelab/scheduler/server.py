@@ -41,10 +41,10 @@ class Scheduler(Server):
         self.worker_stream_handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "task-finished": lambda w, m: self.stimulus(ev.TaskFinished(
                 w, m["key"], m.get("nbytes", 0), m.get("type", ""), m.get("start", 0.0),
-                m.get("stop", 0.0), m.get("data"))),
+                m.get("stop", 0.0), m.get("data"), m.get("thread", 0))),
             "task-erred": lambda w, m: self.stimulus(ev.TaskErred(
                 w, m["key"], m.get("exception"), m.get("traceback"), m.get("text", ""),
-                m.get("start", 0.0), m.get("stop", 0.0))),
+                m.get("start", 0.0), m.get("stop", 0.0), m.get("thread", 0))),
             "add-keys": lambda w, m: self.stimulus(ev.AddKeys(w, m["keys"])),
             "missing-data": lambda w, m: self.stimulus(ev.MissingData(m["key"], m["holder"])),
             "reschedule": lambda w, m: self.stimulus(ev.Reschedule(w, m["key"])),
@@ -82,6 +82,8 @@ class Scheduler(Server):
         self._retiring: dict[str, bool] = {}
         self._started = time.time()
         from ..primitives.extensions import install
+        from .stream import EventStream
+        self.events = EventStream(self)
         install(self)
 
     def add_handlers(self, handlers: dict[str, Any] | None = None,
@@ -104,6 +106,7 @@ class Scheduler(Server):
 
     async def close(self) -> None:
         self.stop()
+        self.events.close()
         for bs in [*self.client_streams.values(), *self.worker_streams.values()]:
             bs.abort()
         self.closed.set()
@@ -191,6 +194,7 @@ class Scheduler(Server):
         bs = self.worker_streams[address] = BatchedSend(comm)
         self.stimulus(ev.AddWorker(address, int(msg.get("nthreads", 1)), str(msg.get("name", "")),
                                    int(msg.get("memory_limit", 0)), int(msg.get("pid", 0))))
+        self.events.worker_added(self.state.workers[address])
         handlers = {op: (lambda m, h=h: h(address, m))
                     for op, h in self.worker_stream_handlers.items()}
         expected = False
@@ -206,6 +210,7 @@ class Scheduler(Server):
                 del self.worker_streams[address]
             bs.abort()
             self.stimulus(ev.RemoveWorker(address, expected=expected))
+            self.events.worker_removed(address)
             for hook in self.on_worker_removed:
                 hook(address)
 

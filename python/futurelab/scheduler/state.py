@@ -67,7 +67,7 @@ class TaskState:
         "key", "state", "run_spec", "dependencies", "dependents", "waiting_on", "who_wants",
         "who_has", "processing_on", "exception", "traceback", "error_text", "error_kind",
         "priority", "nbytes", "type", "suspicious", "workers", "actor", "prefix", "start",
-        "stop", "retries", "seceded",
+        "stop", "retries", "seceded", "last_worker", "thread",
     )
 
     def __init__(self, key: str, run_spec: Msg | None, priority: tuple[int, ...]) -> None:
@@ -104,6 +104,9 @@ class TaskState:
         #: remaining automatic retries on error
         self.retries = 0
         self.seceded = False
+        #: the worker that last ran it, and which of its threads (for the task stream)
+        self.last_worker = ""
+        self.thread = 0
 
     def __repr__(self) -> str:
         return f"<TaskState {self.key!r} {self.state}>"
@@ -444,6 +447,7 @@ class SchedulerState:
         ts.nbytes = ev.nbytes
         ts.type = ev.type
         ts.start, ts.stop = ev.start, ev.stop
+        ts.thread = ev.thread
         self._record_duration(ts.prefix, ev.stop - ev.start)
         self._finished_data = ev.data
         return {ts.key: "memory"}
@@ -465,6 +469,7 @@ class SchedulerState:
             self._log(ts, "processing", "released")
             return {ts.key: "waiting"}
         ts.start, ts.stop = ev.start, ev.stop
+        ts.thread = ev.thread
         self._set_error(ts, ev.exception, ev.traceback, ev.text, "task")
         return {ts.key: "erred"}
 
@@ -684,7 +689,7 @@ def _waiting_processing(s: SchedulerState, ts: TaskState) -> Recs:
         return {}
     s.unrunnable.discard(ts)
     ts.state = "processing"
-    ts.processing_on = ws.address
+    ts.processing_on = ts.last_worker = ws.address
     ws.processing.add(ts)
     assert ts.run_spec is not None
     s._out.to_worker(ws.address, {

@@ -92,6 +92,15 @@ def _inlineable(obj: Any) -> bool:
     return False
 
 
+def thread_index(worker: Worker) -> int:
+    """A small, stable number for the current thread within ``worker`` (for the task stream)."""
+    ident = threading.get_ident()
+    index = worker.thread_ids.get(ident)
+    if index is None:
+        index = worker.thread_ids.setdefault(ident, len(worker.thread_ids))
+    return index
+
+
 def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
              actor: bool = False) -> None:
     """Run one task in this thread and report its outcome to the worker's loop."""
@@ -104,6 +113,7 @@ def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
     except BaseException as e:  # noqa: BLE001 - the task's error goes to the user
         stop = time.time()
         event: Any = failure_event(key, e, start, stop, serialize=worker.serializing)
+        event.thread = thread_index(worker)
     else:
         stop = time.time()
         inline = None
@@ -115,7 +125,7 @@ def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
                 inline.frames()
         worker.data[key] = result
         event = ExecuteSuccess(key, sizeof(result), type(result).__name__, start, stop, inline,
-                               stimulus_id="execute-success")
+                               thread_index(worker), stimulus_id="execute-success")
     finally:
         thread_state.key = None
     worker.loop.call_soon_threadsafe(worker.handle, event)

@@ -44,6 +44,7 @@ class Worker(Server):
         #: results held here, by key
         self.data: dict[str, Any] = {}
         self.rejoin_events: dict[str, threading.Event] = {}
+        self.thread_ids: dict[int, int] = {}
         self.pool = ConnectionPool()
         self.executor = ThreadPoolExecutor(max_workers=nthreads + 256,
                                            thread_name_prefix=f"{self.name}-task")

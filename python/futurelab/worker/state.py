@@ -63,6 +63,8 @@ class ExecuteSuccess(WorkerEvent):
     stop: float = 0.0
     #: a small result to ship inline with the report, or None
     inline: Any = None
+    #: which of the worker's threads ran it (a small index, for the task stream)
+    thread: int = 0
 
 
 @dataclass
@@ -73,6 +75,7 @@ class ExecuteFailure(WorkerEvent):
     text: str = ""
     start: float = 0.0
     stop: float = 0.0
+    thread: int = 0
 
 
 @dataclass
@@ -305,7 +308,8 @@ class WorkerState:
             return
         self._set(ts, "memory")
         msg: dict[str, Any] = {"op": "task-finished", "key": ts.key, "nbytes": ev.nbytes,
-                               "type": ev.type, "start": ev.start, "stop": ev.stop}
+                               "type": ev.type, "start": ev.start, "stop": ev.stop,
+                               "thread": ev.thread}
         if ev.inline is not None:
             msg["data"] = ev.inline
         out.append(Send(msg))
@@ -324,7 +328,7 @@ class WorkerState:
         self._set(ts, "error")
         out.append(Send({"op": "task-erred", "key": ts.key, "exception": ev.exception,
                          "traceback": ev.traceback, "text": ev.text, "start": ev.start,
-                         "stop": ev.stop}))
+                         "stop": ev.stop, "thread": ev.thread}))
         self._inputs_done(ts, out)
 
     def _inputs_done(self, ts: WTask, out: list[Instruction]) -> None:
