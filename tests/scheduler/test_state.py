@@ -411,8 +411,6 @@ def test_fire_and_forget_keeps_task_alive(sched_state: SchedulerState) -> None:
     assert FIRE_AND_FORGET in s.clients
 
 
-@pytest.mark.xfail(reason="BUG: fire-and-forget results stay in worker memory forever once "
-                          "finished (the pseudo-client never releases them)", strict=True)
 def test_fire_and_forget_result_released_when_done(sched_state: SchedulerState) -> None:
     s = sched_state
     add_workers(s, A)
@@ -528,9 +526,6 @@ def test_retry_erred_task_and_erred_dependency(sched_state: SchedulerState) -> N
     assert ("y-1", "erred", "released", "retry") in s.story("y-1")
 
 
-@pytest.mark.xfail(reason="BUG: an erred intermediate task is moved to 'released' (error cleared) "
-                          "once its dependents err, so retry cannot walk back to a wanted erred "
-                          "root and the retried key errs again at once", strict=True)
 def test_retry_walks_back_through_erred_chain(sched_state: SchedulerState) -> None:
     s = sched_state
     add_workers(s, A)
@@ -623,9 +618,6 @@ def test_remove_last_worker_task_queued(sched_state: SchedulerState) -> None:
     assert out.workers == {B: [compute("x-1", (0, 0))]}
 
 
-@pytest.mark.xfail(reason="BUG: RemoveWorker leaves a lost dependency out of its waiting "
-                          "dependent's waiting_on; the dependent runs before it is recomputed",
-                   strict=True)
 def test_lost_dependency_of_waiting_task_is_waited_for(sched_state: SchedulerState) -> None:
     s = sched_state
     add_workers(s, A, B)
@@ -641,9 +633,6 @@ def test_lost_dependency_of_waiting_task_is_waited_for(sched_state: SchedulerSta
     assert states(s) == {"a-1": "queued", "b-1": "memory", "c-1": "waiting"}
 
 
-@pytest.mark.xfail(reason="BUG: RemoveWorker does not reset TaskState.seceded; the next worker's "
-                          "seceded count goes negative when the task finishes there",
-                   strict=True)
 def test_seceded_task_rescheduled_after_worker_loss(sched_state: SchedulerState) -> None:
     s = sched_state
     add_workers(s, A, B)
@@ -767,8 +756,6 @@ def test_missing_data_recomputes_lost_key(sched_state: SchedulerState) -> None:
     assert s.handle(MissingData("x-1", "tcp://gone")) == Outbox()
 
 
-@pytest.mark.xfail(reason="BUG: MissingData losing the last copy of a wanted key does not send "
-                          "key-lost to its clients (RemoveWorker does)", strict=True)
 def test_missing_data_last_copy_tells_client(sched_state: SchedulerState) -> None:
     s = sched_state
     add_workers(s, A)
@@ -779,9 +766,6 @@ def test_missing_data_last_copy_tells_client(sched_state: SchedulerState) -> Non
                          workers={A: [compute("x-1", (0, 0))]})
 
 
-@pytest.mark.xfail(reason="BUG: MissingData releases a dependency while its dependent stays "
-                          "'processing' (validate: processing with a dep not in memory)",
-                   strict=True)
 def test_missing_data_with_processing_dependent(sched_state: SchedulerState) -> None:
     s = sched_state
     add_workers(s, A, B)

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from futurelab.errors import InvalidTransition
 from futurelab.worker import state as wstate
 from futurelab.worker.state import (
     ComputeTask,
@@ -171,14 +170,12 @@ def test_dependency_already_local_not_fetched(worker_state: WorkerState) -> None
     assert out == [Execute("y-1")]
 
 
-@pytest.mark.xfail(reason="BUG: ComputeTask whose dependency's only holder is this worker (which "
-                          "lacks it) raises InvalidTransition after half-registering the task",
-                   strict=True)
-def test_dependency_only_on_self_but_unknown_raises(worker_state: WorkerState) -> None:
+def test_dependency_only_on_self_but_unknown_is_given_back(worker_state: WorkerState) -> None:
     ws = worker_state
-    with pytest.raises(InvalidTransition):
-        ws.handle(compute("y-1", who_has={"x-1": [ME]}))
-    # an impossible stimulus must leave the machine as it was
+    out = ws.handle(compute("y-1", who_has={"x-1": [ME]}))
+    # nobody to fetch from: report the missing replica and give the task back, untouched
+    assert out == [Send({"op": "missing-data", "key": "x-1", "holder": ME}),
+                   Send({"op": "reschedule", "key": "y-1"})]
     assert ws.tasks == {}
     ws.validate()
 
@@ -349,9 +346,6 @@ def test_free_waiting_task_dep_missing_afterwards(worker_state: WorkerState) -> 
     assert ws.tasks == {}
 
 
-@pytest.mark.xfail(reason="BUG: ComputeTask for a key freed while still executing re-queues it as "
-                          "'ready' (compute flag cleared by FreeKeys); its outcome is then ignored "
-                          "and the thread slot leaks", strict=True)
 def test_recompute_task_freed_while_running(worker_state: WorkerState) -> None:
     ws = worker_state
     assert ws.handle(compute("x-1")) == [Execute("x-1")]
@@ -363,9 +357,6 @@ def test_recompute_task_freed_while_running(worker_state: WorkerState) -> None:
     assert ws.executing == set()
 
 
-@pytest.mark.xfail(reason="BUG: a dependency freed (cancelled) while in flight for a local "
-                          "waiting task is released on arrival; the dependent waits forever",
-                   strict=True)
 def test_free_dependency_in_flight_still_needed_locally(worker_state: WorkerState) -> None:
     ws = worker_state
     ws.handle(compute("y-1", who_has={"a-1": [P1]}))
@@ -489,8 +480,6 @@ def test_update_data_of_fetching_key(worker_state: WorkerState) -> None:
     assert ws.fetching == set()
 
 
-@pytest.mark.xfail(reason="BUG: GatherDepDone drops a key that meanwhile arrived via UpdateData "
-                          "(state says memory, the shell deletes the data)", strict=True)
 def test_update_data_while_in_flight_not_dropped(worker_state: WorkerState) -> None:
     ws = worker_state
     ws.handle(compute("y-1", who_has={"a-1": [P1]}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -59,18 +60,34 @@ def sync(loop: asyncio.AbstractEventLoop, func: Callable[..., Awaitable[T]], *ar
         raise RuntimeError("a synchronous futurelab call was made from inside its own event "
                            "loop; use the asynchronous API (await) there")
 
-    async def main() -> T:
+    async def main() -> Any:
         coro = func(*args, **kwargs)
-        if callback_timeout is not None:
-            return await asyncio.wait_for(coro, callback_timeout)
-        return await coro
+        try:
+            if callback_timeout is not None:
+                return await asyncio.wait_for(coro, callback_timeout)
+            return await coro
+        except concurrent.futures.CancelledError as e:
+            # asyncio would turn this into a cancellation of the call itself
+            return _Raise(e)
 
     fut = asyncio.run_coroutine_threadsafe(main(), loop)
     try:
-        return fut.result()
+        result = fut.result()
     except BaseException:
         fut.cancel()
         raise
+    if isinstance(result, _Raise):
+        raise result.exc
+    return result  # type: ignore[no-any-return]
+
+
+class _Raise:
+    """An exception to re-raise in the calling thread rather than inside asyncio."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
 
 
 @atexit.register

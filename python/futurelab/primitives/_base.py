@@ -156,7 +156,7 @@ class PrimitiveState(Protocol):
     def cancel(self, wid: WaiterId) -> Effects:
         """Stop waiting for request ``wid`` (timeout or caller gave up); reply "timed out"."""
 
-    def remove_client(self, client: str) -> Effects:
+    def remove_client(self, client: str, now: float) -> Effects:
         """Forget ``client``: drop its waiters, release what it holds."""
 
     def snapshot(self) -> dict[str, Any]:

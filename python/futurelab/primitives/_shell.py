@@ -78,6 +78,14 @@ class PrimitiveExtension:
         timeout = msg.get("timeout")
         return timeout is None or (isinstance(timeout, (int, float)) and timeout > 0)
 
+    @staticmethod
+    def answer(client: str, rid: int | None, **payload: Any) -> Effects:
+        """Effects replying ``ok=True`` and ``payload`` to a request (if it asked for a reply)."""
+        e = Effects()
+        if rid is not None:
+            e.reply(client, rid, ok=True, **payload)
+        return e
+
     def holder(self, name: str) -> str:
         """The pseudo-client that pins the futures this primitive holds."""
         return f"{self.kind}-{name}"
@@ -198,7 +206,7 @@ class PrimitiveExtension:
             del self.waiting[wid]
         for name, state in list(self.states.items()):
             try:
-                effects = state.remove_client(client)
+                effects = state.remove_client(client, self.now())
             except Exception:  # noqa: BLE001
                 logger.exception("%s %r: removing client %s failed", self.kind, name, client)
                 continue

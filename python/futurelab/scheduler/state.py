@@ -377,13 +377,14 @@ class SchedulerState:
             if ts in seen:
                 continue
             seen.add(ts)
+            # the root cause may sit behind dependencies already released
+            stack.extend(d for d in ts.dependencies if d.state != "memory")
             if ts.state == "erred":
-                # retry the root cause too
-                stack.extend(d for d in ts.dependencies if d.state == "erred")
                 self._clear_error(ts)
                 ts.state = "released"
                 self._log(ts, "erred", "released")
-                recs[ts.key] = "waiting"
+                if ts.who_wants or any(d in seen for d in ts.dependents):
+                    recs[ts.key] = "waiting"
         return recs
 
     def _on_add_worker(self, ev: AddWorker) -> Recs:
@@ -401,6 +402,8 @@ class SchedulerState:
             return recs
         for ts in list(ws.processing):
             ts.processing_on = None
+            if ts.seceded:
+                ts.seceded = False
             ts.suspicious += 1
             if ev.expected or ts.suspicious <= self.allowed_failures:
                 ts.state = "released"
@@ -413,27 +416,23 @@ class SchedulerState:
                                 f"worker was {ev.address}.", "killed")
                 recs[ts.key] = "erred"
         for ts in list(ws.has_what):
-            ts.who_has.discard(ev.address)
-            if ts.who_has or ts.state != "memory":
-                continue
-            if ts.run_spec is None:
-                self._set_error(ts, None, None,
-                                f"The data of key {ts.key!r} was lost: worker {ev.address} left "
-                                f"and it held the only copy of scattered data, which cannot be "
-                                f"recomputed.", "lost")
-                recs[ts.key] = "erred"
-            else:
-                ts.state = "released"
-                self._log(ts, "memory", "released")
-                for client in ts.who_wants:
-                    self._out.to_client(client, {"op": "key-lost", "key": ts.key})
-                if self._needed(ts):
-                    recs[ts.key] = "waiting"
-        # tasks waiting on data that vanished must fetch it again
-        for ts in self.tasks.values():
-            if ts.state == "processing" and any(d.state != "memory" for d in ts.dependencies):
-                recs.setdefault(ts.key, "waiting")
+            recs.update(self._lose_replica(ts, ws, f"worker {ev.address} left"))
         return recs
+
+    def _lose_replica(self, ts: TaskState, ws: WorkerInfo, why: str) -> Recs:
+        """``ws`` no longer holds ``ts``; if that was the last copy, recompute or fail it."""
+        ts.who_has.discard(ws.address)
+        if ws.has_what is not None and ts in ws.has_what:
+            ws.has_what.discard(ts)
+            ws.nbytes -= ts.nbytes
+        if ts.who_has or ts.state != "memory":
+            return {}
+        if ts.run_spec is None:
+            self._set_error(ts, None, None,
+                            f"The data of key {ts.key!r} was lost ({why}): it was the only copy "
+                            f"of scattered data, which cannot be recomputed.", "lost")
+            return {ts.key: "erred"}
+        return {ts.key: "released"}  # _memory_released recomputes it if still needed
 
     def _on_task_finished(self, ev: TaskFinished) -> Recs:
         ts = self.tasks.get(ev.key)
@@ -456,6 +455,8 @@ class SchedulerState:
     _finished_data: Any = None
 
     def _record_duration(self, prefix: str, duration: float) -> None:
+        if duration <= 0:
+            return  # no timing reported
         old = self.durations.get(prefix)
         self.durations[prefix] = duration if old is None else 0.8 * old + 0.2 * duration
 
@@ -519,19 +520,9 @@ class SchedulerState:
     def _on_missing_data(self, ev: MissingData) -> Recs:
         ts = self.tasks.get(ev.key)
         ws = self.workers.get(ev.holder)
-        if ts is None or ws is None:
+        if ts is None or ws is None or ws.address not in ts.who_has:
             return {}
-        ts.who_has.discard(ws.address)
-        ws.has_what.discard(ts)
-        ws.nbytes -= ts.nbytes
-        if ts.state == "memory" and not ts.who_has:
-            ts.state = "released"
-            self._log(ts, "memory", "released")
-            if ts.run_spec is None:
-                self._set_error(ts, None, None, f"The data of key {ts.key!r} was lost.", "lost")
-                return {ts.key: "erred"}
-            return {ts.key: "waiting"}
-        return {}
+        return self._lose_replica(ts, ws, f"worker {ev.holder} did not have it")
 
     def _on_reschedule(self, ev: Reschedule) -> Recs:
         ts = self.tasks.get(ev.key)
@@ -560,6 +551,12 @@ class SchedulerState:
             ts.who_has.add(ws.address)
             ws.has_what.add(ts)
             ws.nbytes += ts.nbytes
+
+    def _drop_fire_and_forget(self, ts: TaskState) -> None:
+        """A fire-and-forget task is done: its pin has served its purpose."""
+        if FIRE_AND_FORGET in ts.who_wants:
+            ts.who_wants.discard(FIRE_AND_FORGET)
+            self.clients[FIRE_AND_FORGET].discard(ts)
 
     def _unassign(self, ts: TaskState) -> None:
         if ts.processing_on is not None:

@@ -26,7 +26,7 @@ def _released_waiting(s: SchedulerState, ts: TaskState) -> Recs:
         recs[ts.key] = "erred"
         return recs
     ts.waiting_on = set()
-    for dep in ts.dependencies:
+    for dep in sorted(ts.dependencies) if len(ts.dependencies) > 1 else ts.dependencies:
         if dep.state == "erred":
             s._set_error(ts, dep.exception, dep.traceback, dep.error_text, dep.error_kind)
             ts.waiting_on = set()
@@ -72,6 +72,7 @@ def _processing_memory(s: SchedulerState, ts: TaskState) -> Recs:
     s._add_replica(ts, ws)
     data, s._finished_data = s._finished_data, None
     s._report_memory(ts, ts.who_wants, data)
+    s._drop_fire_and_forget(ts)
     recs: Recs = {}
     for dep in ts.dependents:
         if dep.state == "waiting":
@@ -90,6 +91,7 @@ def _to_erred(s: SchedulerState, ts: TaskState) -> Recs:
     ts.state = "erred"
     ts.waiting_on = set()
     s._report_erred(ts, ts.who_wants)
+    s._drop_fire_and_forget(ts)
     recs: Recs = {}
     for dep in ts.dependents:
         if dep.state in ("waiting", "queued", "processing"):
@@ -128,8 +130,16 @@ def _memory_released(s: SchedulerState, ts: TaskState) -> Recs:
     ts.state = "released"
     for client in ts.who_wants:
         s._out.to_client(client, {"op": "key-lost", "key": ts.key})
-    recs = _after_release(s, ts)
-    if s._needed(ts):
+    recs: Recs = {}
+    needed = s._needed(ts)
+    # dependents that counted on this data wait for it again
+    for dts in ts.dependents:
+        if dts.state == "waiting":
+            dts.waiting_on.add(ts)
+        elif dts.state in ("processing", "queued"):
+            recs[dts.key] = "waiting"
+    recs.update(_after_release(s, ts))
+    if needed:
         recs[ts.key] = "waiting"
     return recs
 

@@ -223,12 +223,25 @@ class WorkerState:
     def _on_ComputeTask(self, ev: ComputeTask, out: list[Instruction]) -> None:
         ts = self.tasks.get(ev.key)
         if ts is not None and ts.state == "memory":
+            ts.compute = True
+            ts.cancelled = False
             out.append(Send({"op": "task-finished", "key": ts.key, "nbytes": ts.nbytes,
                              "type": "", "start": 0.0, "stop": 0.0}))
             return
-        if ts is not None and ts.compute and ts.state in ("waiting", "ready", "executing",
-                                                          "long-running"):
+        if ts is not None and (ts.state in ("executing", "long-running")
+                               or (ts.compute and ts.state in ("waiting", "ready"))):
+            # asked again while already under way (perhaps freed meanwhile): keep going
+            ts.compute = True
             ts.cancelled = False
+            ts.run_spec = ev.run_spec
+            return
+        unreachable = [k for k, holders in ev.who_has.items()
+                       if k not in self.tasks and not set(holders) - {self.address}]
+        if unreachable:
+            # told to fetch from ourselves what we do not have: give the task back
+            for k in unreachable:
+                out.append(Send({"op": "missing-data", "key": k, "holder": self.address}))
+            out.append(Send({"op": "reschedule", "key": ev.key}))
             return
         if ts is None:
             ts = self.tasks[ev.key] = WTask(ev.key, compute=True)
@@ -249,8 +262,6 @@ class WorkerState:
             if dep.state != "memory":
                 ts.waiting_for.add(dep)
                 if dep.state == "released":
-                    if not dep.who_has:
-                        raise InvalidTransition(dep_key, "released", "fetch", self._stimulus)
                     self._set(dep, "fetch")
         if ts.waiting_for:
             self._set(ts, "waiting")
@@ -355,12 +366,16 @@ class WorkerState:
         drop: list[str] = []
         for key, nbytes in ev.fetched.items():
             ts = self.tasks.get(key)
-            if ts is None or ts.state != "flight":
+            if ts is None:
                 drop.append(key)
+                continue
+            if ts.state != "flight":
+                if ts.state != "memory":  # e.g. scattered here meanwhile: keep that copy
+                    drop.append(key)
                 continue
             ts.nbytes = nbytes
             self._set(ts, "memory")
-            if ts.cancelled or not ts.dependents:
+            if not ts.dependents:
                 ts.cancelled = False
                 self._release(ts, drop)
                 continue
@@ -413,6 +428,8 @@ class WorkerState:
             if ts is None:
                 ts = self.tasks[key] = WTask(key, compute=False)
             ts.nbytes = nbytes
+            for flight in self.in_flight_workers.values():
+                flight.discard(ts)
             if ts.state != "memory":
                 self._set(ts, "memory")
             for dependent in ts.dependents:

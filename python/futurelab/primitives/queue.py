@@ -1,0 +1,286 @@
+"""Queue: a cluster-wide FIFO of futures and small data — pure state, handlers, client proxy.
+
+Theory of operation
+-------------------
+:class:`QueueState` holds items (see :mod:`._base`), a FIFO of getters (each wanting ``n``
+items) and, when ``maxsize`` is reached, a FIFO of putters (each with its item).  After every
+change :meth:`QueueState._serve` hands items to the first getter while enough are there, then
+admits waiting putters while there is room, until neither can move: the longest waiter is always
+served first, and a getter of a batch of ``n`` is not overtaken by getters of one.
+
+A future in the queue (even in a waiting put) is pinned, so its data stays alive; taking it gives
+the key to the getter's client before the queue's pin is dropped.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ._base import Effects, Item, check_item, item_summary
+from ._proxy import Proxy, check_timeout, decode, encode
+from ._shell import Op, PrimitiveExtension
+from ._waiters import Waiter, Waiters, WaiterId
+
+if TYPE_CHECKING:
+    from ..client.client import Client
+
+
+class QueueState:
+    """One queue: items, getters, putters.
+
+    >>> s = QueueState("q")
+    >>> s.get("c1", 1, n=1, now=0.0, blocking=True).parked
+    True
+    >>> s.put("c2", 2, {"data": b"\\x01"}, now=0.0, blocking=True).replies
+    [('c1', 1, {'ok': True, 'items': [{'data': b'\\x01'}]}), ('c2', 2, {'ok': True})]
+    """
+
+    def __init__(self, name: str, maxsize: int = 0) -> None:
+        self.name = name
+        self.maxsize = maxsize
+        self.items: deque[Item] = deque()
+        #: waiter.data: how many items it wants
+        self.getters = Waiters()
+        #: waiter.data: the item it puts
+        self.putters = Waiters()
+        self.puts = self.gets = 0
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= len(self.items)
+
+    def put(self, client: str, rid: int, item: Item, now: float, blocking: bool) -> Effects:
+        """Append ``item``; park while the queue is full (``blocking``) or answer timed out."""
+        e = Effects(changed=True)
+        if not self.full():
+            self.items.append(item)
+            self.puts += 1
+            e.hold(item)
+            e.reply(client, rid, ok=True)
+            self._serve(e)
+            return e
+        if not blocking:
+            return Effects().reply(client, rid, ok=False, timeout=True)
+        self.putters.park(Waiter(client, rid, item, now))
+        e.hold(item)
+        e.parked = True
+        return e
+
+    def get(self, client: str, rid: int, n: int | None, now: float, blocking: bool) -> Effects:
+        """Take ``n`` items (``None``: all there are, without waiting), or park."""
+        e = Effects()
+        if n is None:
+            self._give(client, rid, len(self.items), e)
+            self._serve(e)
+            e.changed = True
+            return e
+        if n < 1:
+            raise ValueError(f"batch must be a positive integer or True, not {n}")
+        if 0 < self.maxsize < n:
+            raise ValueError(f"cannot get a batch of {n} from Queue {self.name!r} of maxsize "
+                             f"{self.maxsize}")
+        if not self.getters and len(self.items) >= n:
+            self._give(client, rid, n, e)
+            self._serve(e)
+            e.changed = True
+            return e
+        if not blocking:
+            return e.reply(client, rid, ok=False, timeout=True)
+        self.getters.park(Waiter(client, rid, n, now))
+        e.parked = e.changed = True
+        return e
+
+    def _give(self, client: str, rid: int, n: int, e: Effects) -> None:
+        items = [self.items.popleft() for _ in range(n)]
+        self.gets += n
+        for item in items:
+            e.hand_over(client, item, unpin=True)
+        e.reply(client, rid, ok=True, items=items)
+
+    def _serve(self, e: Effects) -> None:
+        moved = True
+        while moved:
+            moved = False
+            w = self.getters.first()
+            if w is not None and len(self.items) >= w.data:
+                self.getters.pop_first()
+                self._give(w.client, w.rid, w.data, e)
+                moved = True
+            while self.putters and not self.full():
+                p = self.putters.pop_first()
+                assert p is not None
+                self.items.append(p.data)  # already pinned when it parked
+                self.puts += 1
+                e.reply(p.client, p.rid, ok=True)
+                moved = True
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+    def cancel(self, wid: WaiterId) -> Effects:
+        e = Effects(changed=True)
+        if self.getters.pop(wid) is not None:
+            return e.timeout(wid)
+        p = self.putters.pop(wid)
+        if p is not None:
+            e.drop(p.data)
+            return e.timeout(wid)
+        return Effects()
+
+    def remove_client(self, client: str, now: float) -> Effects:
+        e = Effects()
+        e.changed = bool(self.getters.pop_client(client))
+        for p in self.putters.pop_client(client):
+            e.drop(p.data)
+            e.changed = True
+        if e.changed:
+            self._serve(e)
+        return e
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"name": self.name, "depth": len(self.items), "maxsize": self.maxsize,
+                "getters": self.getters.clients(), "putters": self.putters.clients(),
+                "puts": self.puts, "gets": self.gets,
+                "head": [item_summary(i) for i in list(self.items)[:5]]}
+
+    def idle(self) -> bool:
+        return False  # a queue lives as long as the scheduler
+
+
+class QueueExtension(PrimitiveExtension):
+    """The scheduler's queues: ``queue-{create,put,get,qsize}``."""
+
+    kind = "queue"
+    plural = "queues"
+
+    def ops(self) -> dict[str, Op]:
+        return {"create": self._create, "put": self._put, "get": self._get,
+                "qsize": self._qsize}
+
+    def _state(self, name: str, msg: dict[str, Any]) -> QueueState:
+        st = self.states.get(name)
+        if st is None:
+            maxsize = msg.get("maxsize") or 0
+            if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+                raise ValueError(f"maxsize must be a non-negative integer, not {maxsize!r}")
+            st = self.states[name] = QueueState(name, maxsize)
+        return st  # type: ignore[no-any-return]
+
+    def _create(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
+        e = Effects(changed=name not in self.states)
+        self._state(name, msg)
+        return e
+
+    def _put(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
+        if rid is None:
+            raise TypeError("queue-put needs a request id")
+        item = check_item(msg.get("item"))
+        self.check_known(item.get("key"))
+        return self._state(name, msg).put(client, rid, item, self.now(), self.blocking(msg))
+
+    def _get(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
+        if rid is None:
+            raise TypeError("queue-get needs a request id")
+        n = msg.get("n", 1)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+            raise TypeError(f"batch must be an integer or True, not {n!r}")
+        return self._state(name, msg).get(client, rid, n, self.now(), self.blocking(msg))
+
+    def _qsize(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
+        st = self.states.get(name)
+        return self.answer(client, rid, qsize=st.qsize() if st is not None else 0)
+
+
+class Queue(Proxy):
+    """A cluster-wide FIFO queue of futures and small (msgpack-encodable) data.
+
+    Args:
+        name: the queue's name (every Queue of that name is the same queue); None makes a
+            unique name (pass the object to tasks to share it).
+        client: the Client to use (default: the current one, or the worker's inside a task).
+        maxsize: the most items it holds (0: unbounded); the first creation of a name fixes it.
+
+    >>> # queue = Queue()
+    >>> # queue.put(client.submit(inc, 1))   # tasks may put too: queue pickles by name
+    >>> # queue.get(timeout=5).result()
+    >>> # 2
+    """
+
+    kind = "queue"
+
+    def __init__(self, name: str | None = None, client: Client | None = None,
+                 maxsize: int = 0) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+            raise ValueError(f"maxsize must be a non-negative integer, not {maxsize!r}")
+        super().__init__(name, client)
+        self.maxsize = maxsize
+        try:
+            self._send("create", maxsize=maxsize)
+        except ValueError:  # no client yet: created on first use
+            pass
+
+    def _pickle_args(self) -> tuple[Any, ...]:
+        return (self.name, self.maxsize)
+
+    def _restore(self, name: str, *args: Any) -> None:
+        super()._restore(name)
+        self.maxsize = int(args[0])
+
+    def put(self, value: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Append ``value`` (a Future or msgpack-encodable data), waiting while the queue is full.
+
+        Args:
+            value: a Future (its data stays alive while queued) or small data.
+            timeout: seconds to wait for room at most (None: forever).
+
+        Raises:
+            TypeError: when ``value`` is neither a Future nor msgpack-encodable.
+            TimeoutError: when ``timeout`` passed with the queue still full.
+        """
+        item = encode(value, "Queue.put")
+        return self.client.sync(self._put, item, check_timeout(timeout))
+
+    async def _put(self, item: Item, timeout: float | None = None) -> None:
+        reply = await self._request("put", item=item, timeout=timeout, maxsize=self.maxsize)
+        if not reply["ok"]:
+            raise TimeoutError(f"Queue {self.name!r} still full after {timeout} s")
+
+    def get(self, timeout: float | None = None, batch: bool | int = False, **kwargs: Any) -> Any:
+        """Take the oldest item, waiting for one if needed.
+
+        Args:
+            timeout: seconds to wait at most (None: forever).
+            batch: False for one item; True for a list of every item there is now (no
+                waiting); an integer ``n`` for a list of ``n`` items (waits until there are).
+
+        Returns:
+            The item (a Future or the data), or a list of them with ``batch``.
+
+        Raises:
+            TimeoutError: when ``timeout`` passed first.
+        """
+        if batch is True:
+            n: int | None = None
+        elif batch is False:
+            n = 1
+        elif isinstance(batch, int) and batch >= 1:
+            n = batch
+        else:
+            raise ValueError(f"batch must be True, False or a positive integer, not {batch!r}")
+        return self.client.sync(self._get, check_timeout(timeout), n, batch is not False)
+
+    async def _get(self, timeout: float | None = None, n: int | None = 1,
+                   as_list: bool = False) -> Any:
+        ext = self._ext
+        reply = await self._request("get", lambda r: ext.release_keys(r.get("items", [])),
+                                    timeout=timeout, n=n, maxsize=self.maxsize)
+        if not reply["ok"]:
+            raise TimeoutError(f"no item in Queue {self.name!r} after {timeout} s")
+        values = [decode(item, self.client) for item in reply["items"]]
+        return values if as_list else values[0]
+
+    def qsize(self) -> Any:
+        """How many items the queue holds now."""
+        return self.client.sync(self._qsize)
+
+    async def _qsize(self) -> int:
+        return int((await self._request("qsize"))["qsize"])
