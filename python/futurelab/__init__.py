@@ -10,6 +10,7 @@ The public API is dask.distributed's futures API: code written for it runs after
 """
 from __future__ import annotations
 
+from builtins import TimeoutError as TimeoutError
 from concurrent.futures import CancelledError as CancelledError
 
 from .actor import Actor as Actor
@@ -65,6 +66,7 @@ __all__ = [
     "KilledWorker",
     "LocalCluster",
     "LostData",
+    "TimeoutError",
     "Worker",
     "__version__",
     "as_completed",

@@ -8,6 +8,7 @@ which awaits the coroutine in asynchronous mode and blocks on it otherwise.  ``s
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 import uuid
@@ -157,6 +158,8 @@ class Client(TransferMixin):
             global _default_client
             _default_client = self
         self._flush()
+        if "ipykernel" in sys.modules:  # JupyterLab sidebar bridge (futurelab.jupyter.bridge)
+            from ..jupyter.bridge import maybe_register; maybe_register()  # noqa: E702
         return self
 
     async def _connect_scheduler(self) -> Any:
@@ -270,6 +273,8 @@ class Client(TransferMixin):
         st = self.futures.get(msg["key"])
         if st is not None:
             st.finish(msg.get("type"), msg.get("who_has", []), msg.get("data"), "data" in msg)
+            if "typeobj" in msg:
+                st.typeobj = msg["typeobj"]
 
     def _on_task_erred(self, msg: dict[str, Any]) -> None:
         st = self.futures.get(msg["key"])
@@ -332,8 +337,7 @@ class Client(TransferMixin):
                 if self._serializing else Opaque(func)
         if self._serializing:
             args_op = self._pickle_args(args2, key)
-            kwargs_op = _pickle_checked(kwargs2, f"the keyword arguments of {key!r}") \
-                if kwargs2 else None
+            kwargs_op = self._pickle_kwargs(kwargs2, key) if kwargs2 else None
         else:
             args_op, kwargs_op = Opaque(args2), (Opaque(kwargs2) if kwargs2 else None)
         if isinstance(workers, str):
@@ -356,6 +360,22 @@ class Client(TransferMixin):
                     raise TypeError(f"Could not serialize argument {i} of task {key!r} "
                                     f"({type(arg).__name__}): {e}") from e
             raise TypeError(f"Could not serialize the arguments of task {key!r}: {e}") from e
+        return op
+
+    @staticmethod
+    def _pickle_kwargs(kwargs: dict[str, Any], key: str) -> Opaque:
+        op = Opaque(kwargs)
+        try:
+            op.frames()
+        except Exception as e:  # noqa: BLE001 - find and name the keyword that fails
+            for name, value in kwargs.items():
+                try:
+                    Opaque(value).frames()
+                except Exception:  # noqa: BLE001
+                    raise TypeError(f"Could not serialize keyword argument {name!r} of task "
+                                    f"{key!r} ({type(value).__name__}): {e}") from e
+            raise TypeError(f"Could not serialize the keyword arguments of task {key!r}: {e}") \
+                from e
         return op
 
     def map(self, func: Callable[..., Any], *iterables: Iterable[Any], key: Any = None,

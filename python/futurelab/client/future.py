@@ -28,12 +28,15 @@ class FutureState:
     """The client-side state of one key: status, type, error, and a cached small result."""
 
     __slots__ = ("key", "status", "type", "exception", "traceback", "error_text", "error_kind",
-                 "who_has", "data", "has_data", "_event", "_tevent", "callbacks", "_lock")
+                 "who_has", "data", "has_data", "_event", "_tevent", "callbacks", "_lock",
+                 "typeobj")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.status = PENDING
+        #: the name of the result's type, and the type itself when known (pickled or not)
         self.type: str | None = None
+        self.typeobj: Any = None
         self.exception: Any = None
         self.traceback: Any = None
         self.error_text = ""
@@ -150,9 +153,15 @@ class Future:
         return self._state.status
 
     @property
-    def type(self) -> type | str | None:
-        """The name of the result's type once finished (e.g. ``"int"``)."""
-        return self._state.type
+    def type(self) -> Any:
+        """The result's type once finished (e.g. ``int``); None before."""
+        st = self._state
+        if st.typeobj is not None:
+            try:
+                return st.typeobj.get() if isinstance(st.typeobj, Opaque) else st.typeobj
+            except Exception:  # noqa: BLE001 - the type is not importable here
+                pass
+        return st.type
 
     def done(self) -> bool:
         """True when finished, erred or cancelled."""

@@ -221,7 +221,9 @@ class TransferMixin:
         futures = {k: Future(k, self, inform=False) for k, _ in keyed}
         await self._scheduler_request({"op": "scatter-done", "client": self.id,
                                        "who_has": who_has, "nbytes": nbytes, "types": types})
+        local_types = {k: type(v) for k, v in keyed}
         for k, fut in futures.items():
+            fut._state.typeobj = local_types[k]
             if not fut._state.done():
                 fut._state.finish(types.get(k), who_has[k])
         if isinstance(data, dict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import html
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -176,7 +177,7 @@ def cluster_mimebundle(cluster: LocalCluster, include: Any = None,
                        exclude: Any = None) -> dict[str, Any]:
     """LocalCluster's repr: the live widget (with a scale control) in a kernel, else HTML."""
     bundle: dict[str, Any] = {"text/plain": repr(cluster), "text/html": cluster_html(cluster)}
-    if in_kernel() and not cluster.asynchronous:
+    if in_kernel():
         from .widgets import ClusterView
         bundle.update(ClusterView(cluster).widget_bundle())
     return _filter(bundle, include, exclude)
@@ -279,7 +280,7 @@ def progress_html(counts: Mapping[str, Mapping[str, int]], elapsed: float | None
         bar = (f'<div style="display:flex;width:300px;height:14px;background:#eee;'
                f'border-radius:2px;overflow:hidden">{segs}</div>')
         rows.append((f"<code>{esc(prefix)}</code>", bar, esc(progress_label(c))))
-    foot = f"<div>{format_seconds(elapsed)}</div>" if elapsed is not None else ""
+    foot = f"<div>elapsed {format_seconds(elapsed)}</div>" if elapsed is not None else ""
     return ('<div class="futurelab-progress">' + table(rows, escape=False) + foot + "</div>")
 
 
@@ -356,7 +357,7 @@ def task_stream_svg(records: list[Mapping[str, Any]], rows: list[tuple[str, Any]
                        f'fill="url(#flab-hatch)">{tip}</rect></g>')
         else:
             out.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{h}" '
-                       f'fill="{color}">{tip}</rect>')
+                       f'fill="{color}" stroke="white" stroke-width="0.5">{tip}</rect>')
     base = top + len(rows) * row_height
     out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#333"/>')
     step = _nice_step(span)
@@ -399,8 +400,15 @@ def normalize_primitives(prims: Mapping[str, Any]) -> dict[str, dict[str, dict[s
     return {k: v for k, v in sorted(out.items()) if v}
 
 
-def format_value(value: Any, now: float) -> str:
-    """One field of a primitive's state, short: lists are counted, epoch times become ages."""
+_CLIENT_ID = re.compile(r"Client-([0-9a-f]{8})[0-9a-f]{24}")
+
+
+def format_value(value: Any, now: float, me: str | None = None) -> str:
+    """One field of a primitive's state, short.
+
+    Lists are counted, epoch times become ages, ``{"type", "repr"}`` values show their repr,
+    client ids are shortened and ``me`` (this client's id) reads "this client".
+    """
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -408,17 +416,25 @@ def format_value(value: Any, now: float) -> str:
     if isinstance(value, float) and value > 1e9:
         return f"{format_seconds(max(0.0, now - value))} ago"
     if isinstance(value, (list, tuple, set)):
-        items = [format_value(v, now) for v in list(value)[:3]]
+        items = [format_value(v, now, me) for v in list(value)[:3]]
         more = ", …" if len(value) > 3 else ""
         return f"{len(value)}: [{', '.join(items)}{more}]" if value else "0"
     if isinstance(value, Mapping):
-        return ", ".join(f"{k}={format_value(v, now)}" for k, v in list(value.items())[:4])
+        if "repr" in value:
+            return format_value(str(value["repr"]), now, me)
+        return ", ".join(f"{k}={format_value(v, now, me)}" for k, v in list(value.items())[:4])
     text = str(value)
+    if me is not None and text == me:
+        return "this client"
+    text = _CLIENT_ID.sub(r"Client-\1", text)
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def primitives_html(prims: Mapping[str, Any], now: float) -> str:
-    """A table per primitive kind: one row per primitive, one column per field of its state."""
+def primitives_html(prims: Mapping[str, Any], now: float, me: str | None = None) -> str:
+    """A table per primitive kind: one row per primitive, one column per field of its state.
+
+    Fields are whatever the scheduler reports, so a new field shows up without changes here.
+    """
     kinds = normalize_primitives(prims)
     if not kinds:
         return ('<div class="futurelab-primitives"><em>No coordination primitives in use.'
@@ -428,7 +444,7 @@ def primitives_html(prims: Mapping[str, Any], now: float) -> str:
         fields: list[str] = []
         for state in section.values():
             fields += [f for f in state if f != "name" and f not in fields]
-        rows = [[name] + [format_value(state.get(f), now) for f in fields]
+        rows = [[name] + [format_value(state.get(f), now, me) for f in fields]
                 for name, state in sorted(section.items())]
         out.append(f"<div><strong>{esc(kind)}</strong> ({len(section)})</div>")
         out.append(table(rows, ["name"] + fields))

@@ -33,7 +33,7 @@ from ._base import Item
 if TYPE_CHECKING:
     from ..client.client import Client
 
-_ext_lock = threading.Lock()
+_ext_lock = threading.RLock()
 _repr = reprlib.Repr()
 _repr.maxstring = 60
 _repr.maxother = 60
@@ -200,6 +200,12 @@ class Proxy:
                             f"not {name!r}")
         #: the name every copy of this primitive shares
         self.name: str = name
+        if client is None:
+            from ..client.client import get_client
+            try:
+                client = get_client()
+            except ValueError:  # no client yet: found on first use
+                pass
         self._client = client
         #: identifies this object as a holder (locks, semaphore leases)
         self._token = uuid.uuid4().hex
@@ -207,10 +213,14 @@ class Proxy:
     @property
     def client(self) -> Client:
         """The Client this proxy talks through (inside a task: the worker's client)."""
-        if self._client is None:
+        client = self._client
+        if client is None:
             from ..client.client import get_client
-            self._client = get_client()
-        return self._client
+            with _ext_lock:  # bind once: the (client, token) pair identifies a holder
+                if self._client is None:
+                    self._client = get_client()
+                client = self._client
+        return client
 
     @property
     def _ext(self) -> PrimitivesClient:
@@ -229,7 +239,9 @@ class Proxy:
 
     def _restore(self, name: str, *args: Any) -> None:
         """Set up an unpickled copy (no client yet: found on first use, wherever that is)."""
-        Proxy.__init__(self, name)
+        self.name = name
+        self._client = None
+        self._token = uuid.uuid4().hex
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return (_rebuild, (type(self), self._pickle_args()))

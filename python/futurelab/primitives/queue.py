@@ -213,10 +213,8 @@ class Queue(Proxy):
             raise ValueError(f"maxsize must be a non-negative integer, not {maxsize!r}")
         super().__init__(name, client)
         self.maxsize = maxsize
-        try:
+        if self._client is not None:  # else created on first use
             self._send("create", maxsize=maxsize)
-        except ValueError:  # no client yet: created on first use
-            pass
 
     def _pickle_args(self) -> tuple[Any, ...]:
         return (self.name, self.maxsize)

@@ -212,10 +212,8 @@ class Semaphore(Proxy):
         self.max_leases = check_max_leases(max_leases)
         super().__init__(name, client)
         self._closed = False
-        try:
+        if self._client is not None:  # else created on first use
             self._send("create", max_leases=self.max_leases)
-        except ValueError:  # no client yet: created on first use
-            pass
 
     def _pickle_args(self) -> tuple[Any, ...]:
         return (self.name, self.max_leases)

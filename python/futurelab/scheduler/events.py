@@ -102,6 +102,8 @@ class TaskFinished(Event):
     #: small results travel inline to the clients that want them (never unpickled here)
     data: Any = None
     thread: int = 0
+    #: the result's type, pickled (passed on to clients, never unpickled here)
+    typeobj: Any = None
     stimulus_id: str = "task-finished"
 
 
@@ -161,3 +163,13 @@ class LongRunning(Event):
     worker: str
     key: str
     stimulus_id: str = "long-running"
+
+
+@dataclass
+class StealResponse(Event):
+    """A worker answers a steal request: ``ok`` when it gave the (not yet started) task back."""
+
+    worker: str
+    key: str
+    ok: bool
+    stimulus_id: str = "steal-response"

@@ -41,7 +41,8 @@ class Scheduler(Server):
         self.worker_stream_handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "task-finished": lambda w, m: self.stimulus(ev.TaskFinished(
                 w, m["key"], m.get("nbytes", 0), m.get("type", ""), m.get("start", 0.0),
-                m.get("stop", 0.0), m.get("data"), m.get("thread", 0))),
+                m.get("stop", 0.0), m.get("data"), m.get("thread", 0),
+                m.get("typeobj"))),
             "task-erred": lambda w, m: self.stimulus(ev.TaskErred(
                 w, m["key"], m.get("exception"), m.get("traceback"), m.get("text", ""),
                 m.get("start", 0.0), m.get("stop", 0.0), m.get("thread", 0))),
@@ -49,6 +50,8 @@ class Scheduler(Server):
             "missing-data": lambda w, m: self.stimulus(ev.MissingData(m["key"], m["holder"])),
             "reschedule": lambda w, m: self.stimulus(ev.Reschedule(w, m["key"])),
             "long-running": lambda w, m: self.stimulus(ev.LongRunning(w, m["key"])),
+            "steal-response": lambda w, m: self.stimulus(ev.StealResponse(w, m["key"],
+                                                                          bool(m["ok"]))),
             "heartbeat": lambda w, m: None,
         }
         self.client_stream_handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {

@@ -46,6 +46,7 @@ from .events import (
     Reschedule,
     RetryKeys,
     ScatterData,
+    StealResponse,
     TaskErred,
     TaskFinished,
     TaskSpec,
@@ -68,7 +69,7 @@ class TaskState:
         "key", "state", "run_spec", "dependencies", "dependents", "waiting_on", "who_wants",
         "who_has", "processing_on", "exception", "traceback", "error_text", "error_kind",
         "priority", "nbytes", "type", "suspicious", "workers", "actor", "prefix", "start",
-        "stop", "retries", "seceded", "last_worker", "thread",
+        "stop", "retries", "seceded", "last_worker", "thread", "typeobj", "stealing",
     )
 
     def __init__(self, key: str, run_spec: Msg | None, priority: tuple[int, ...]) -> None:
@@ -108,6 +109,10 @@ class TaskState:
         #: the worker that last ran it, and which of its threads (for the task stream)
         self.last_worker = ""
         self.thread = 0
+        #: the result's type, pickled by the worker (for Future.type)
+        self.typeobj: Any = None
+        #: a steal request for it is out to its worker
+        self.stealing = False
 
     def __repr__(self) -> str:
         return f"<TaskState {self.key!r} {self.state}>"
@@ -177,6 +182,8 @@ class SchedulerState:
         #: ready tasks restricted to workers that are not there
         self.unrunnable: set[TaskState] = set()
         self.allowed_failures = allowed_failures
+        #: steal requests sent and not yet answered
+        self.steals_in_flight = 0
         self.transition_log: deque[tuple[str, str, str, str]] = deque(maxlen=log_size)
         #: mean duration (s) per task prefix, for the worker-saturation policy
         self.durations: dict[str, float] = {}
@@ -202,6 +209,7 @@ class SchedulerState:
             MissingData: self._on_missing_data,
             Reschedule: self._on_reschedule,
             LongRunning: self._on_long_running,
+            StealResponse: self._on_steal_response,
         }
 
     # ------------------------------------------------------------------ entry point
@@ -216,6 +224,8 @@ class SchedulerState:
         recs = self._handlers[type(event)](event)
         self._transitions(recs)
         self._fill_workers()
+        if not self.queued:
+            self._balance()
         if self.validate_each:
             self.validate()
         self._out = Outbox()
@@ -446,6 +456,7 @@ class SchedulerState:
             return {}
         ts.nbytes = ev.nbytes
         ts.type = ev.type
+        ts.typeobj = ev.typeobj
         ts.start, ts.stop = ev.start, ev.stop
         ts.thread = ev.thread
         self._record_duration(ts.prefix, ev.stop - ev.start)
@@ -558,6 +569,48 @@ class SchedulerState:
             ts.who_wants.discard(FIRE_AND_FORGET)
             self.clients[FIRE_AND_FORGET].discard(ts)
 
+    def _balance(self) -> None:
+        """Idle threads take not-yet-started tasks from workers holding more than they run.
+
+        The scheduler cannot tell which of a worker's tasks already run, so it asks: the worker
+        gives a task back only if it has not started it (``steal-response``).  This also rescues
+        a task that waits for tasks queued behind it on its own worker.
+        """
+        idle = sum(max(0, ws.nthreads + ws.seceded - len(ws.processing))
+                   for ws in self.workers.values())
+        if idle <= self.steals_in_flight:
+            return
+        want = idle - self.steals_in_flight
+        for ws in self.workers.values():
+            extra = len(ws.processing) - ws.nthreads - ws.seceded
+            if extra <= 0:
+                continue
+            for i, ts in enumerate(ws.processing):
+                if want <= 0 or extra <= 0 or i > 64:
+                    break
+                if ts.stealing or ts.seceded or ts.actor or ts.workers is not None:
+                    continue
+                ts.stealing = True
+                self.steals_in_flight += 1
+                want -= 1
+                extra -= 1
+                self._out.to_worker(ws.address, {"op": "steal-request", "key": ts.key})
+            if want <= 0:
+                return
+
+    def _on_steal_response(self, ev: StealResponse) -> Recs:
+        ts = self.tasks.get(ev.key)
+        if ts is None or not ts.stealing:
+            return {}
+        ts.stealing = False
+        self.steals_in_flight = max(0, self.steals_in_flight - 1)
+        if not ev.ok or ts.state != "processing" or ts.processing_on != ev.worker:
+            return {}
+        self._unassign(ts)
+        ts.state = "released"
+        self._log(ts, "processing", "released")
+        return {ts.key: "waiting"}
+
     def _unassign(self, ts: TaskState) -> None:
         if ts.processing_on is not None:
             ws = self.workers.get(ts.processing_on)
@@ -566,6 +619,9 @@ class SchedulerState:
                 if ts.seceded:
                     ws.seceded -= 1
             ts.processing_on = None
+        if ts.stealing:
+            ts.stealing = False
+            self.steals_in_flight = max(0, self.steals_in_flight - 1)
         ts.seceded = False
 
     def _set_error(self, ts: TaskState, exc: Any, tb: Any, text: str, kind: str) -> None:
@@ -580,6 +636,8 @@ class SchedulerState:
                     "who_has": sorted(ts.who_has)}
         if data is not None:
             msg["data"] = data
+        if ts.typeobj is not None:
+            msg["typeobj"] = ts.typeobj
         for client in clients:
             if client != FIRE_AND_FORGET:
                 self._out.to_client(client, msg)

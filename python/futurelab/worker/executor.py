@@ -124,8 +124,14 @@ def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
             if worker.serializing:
                 inline.frames()
         worker.data[key] = result
+        typeobj: Opaque | None = Opaque(type(result))
+        if worker.serializing:
+            try:
+                typeobj.frames()  # type: ignore[union-attr]
+            except Exception:  # noqa: BLE001 - the name is enough then
+                typeobj = None
         event = ExecuteSuccess(key, sizeof(result), type(result).__name__, start, stop, inline,
-                               thread_index(worker), stimulus_id="execute-success")
+                               thread_index(worker), typeobj, stimulus_id="execute-success")
     finally:
         thread_state.key = None
     worker.loop.call_soon_threadsafe(worker.handle, event)

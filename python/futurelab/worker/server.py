@@ -114,6 +114,8 @@ class Worker(Server):
                 tuple(m.get("priority", ())), m.get("who_has", {}), m.get("nbytes", {}),
                 bool(m.get("actor")), stimulus_id="compute-task")),
             "free-keys": lambda m: self.handle(st.FreeKeys(m["keys"], stimulus_id="free-keys")),
+            "steal-request": lambda m: self.handle(st.StealRequest(m["key"],
+                                                                   stimulus_id="steal")),
             "close": lambda m: self._spawn(self.close()),
         }
         try:

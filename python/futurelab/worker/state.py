@@ -65,6 +65,8 @@ class ExecuteSuccess(WorkerEvent):
     inline: Any = None
     #: which of the worker's threads ran it (a small index, for the task stream)
     thread: int = 0
+    #: the result's type (an Opaque), for Future.type on the client
+    typeobj: Any = None
 
 
 @dataclass
@@ -98,6 +100,13 @@ class UpdateData(WorkerEvent):
     """Data was put here directly (scatter)."""
 
     nbytes: dict[str, int]
+
+
+@dataclass
+class StealRequest(WorkerEvent):
+    """The scheduler wants this task back if it has not started."""
+
+    key: str
 
 
 @dataclass
@@ -323,6 +332,8 @@ class WorkerState:
                                "thread": ev.thread}
         if ev.inline is not None:
             msg["data"] = ev.inline
+        if ev.typeobj is not None:
+            msg["typeobj"] = ev.typeobj
         out.append(Send(msg))
         self._inputs_done(ts, out)
 
@@ -436,6 +447,19 @@ class WorkerState:
                 dependent.waiting_for.discard(ts)
                 if dependent.state == "waiting" and not dependent.waiting_for:
                     self._make_ready(dependent)
+
+    def _on_StealRequest(self, ev: StealRequest, out: list[Instruction]) -> None:
+        ts = self.tasks.get(ev.key)
+        ok = ts is not None and ts.compute and ts.state in ("ready", "waiting")
+        if ok:
+            assert ts is not None
+            ts.compute = False
+            ts.run_spec = None
+            drop: list[str] = []
+            self._release(ts, drop)
+            if drop:
+                out.append(Drop(drop))
+        out.append(Send({"op": "steal-response", "key": ev.key, "ok": ok}))
 
     def _on_Secede(self, ev: Secede, out: list[Instruction]) -> None:
         ts = self.tasks.get(ev.key)
