@@ -25,6 +25,7 @@ use only the Client's thread-safe methods (``cancel``, ``retry``, reading ``clie
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import threading
@@ -95,6 +96,7 @@ class Bridge:
         self.heartbeat = heartbeat
         self.lock = threading.Lock()
         self.comms: dict[str, Any] = {}
+        self._contexts: dict[str, contextvars.Context] = {}
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: Any = None
@@ -106,8 +108,14 @@ class Bridge:
         """Comm target handler: a sidebar connected."""
         comm.on_msg(lambda m: self._on_msg(comm, m))
         comm.on_close(lambda m: self._on_close(comm))
+        # ipykernel routes the front end's next comm_msg to the subshell of the *parent* of the
+        # comm's last send; from our thread that parent would be whatever the kernel ran last
+        # (often the busy main shell's cell). Sending inside this context (whose parent is the
+        # comm_open, on the sidebar's subshell) keeps the sidebar's actions on its subshell.
+        context = contextvars.copy_context()
         with self.lock:
             self.comms[comm.comm_id] = comm
+            self._contexts[comm.comm_id] = context
             self._sent_empty = False  # the new sidebar needs the empty state too
             if self._thread is None:
                 self._thread = threading.Thread(target=self._publish_loop, daemon=True,
@@ -118,6 +126,7 @@ class Bridge:
     def _on_close(self, comm: Any) -> None:
         with self.lock:
             self.comms.pop(comm.comm_id, None)
+            self._contexts.pop(comm.comm_id, None)
         self.wake()
 
     def wake(self) -> None:
@@ -178,7 +187,7 @@ class Bridge:
             self._wake.wait(self.heartbeat)
             self._wake.clear()
             with self.lock:
-                comms = list(self.comms.values())
+                comms = [(c, self._contexts[i]) for i, c in self.comms.items()]
                 if not comms:
                     self._thread = None
                     self._bind(None)
@@ -189,7 +198,7 @@ class Bridge:
                 log.exception("futurelab sidebar snapshot failed")
             time.sleep(self.interval)
 
-    def _publish(self, comms: list[Any]) -> None:
+    def _publish(self, comms: list[tuple[Any, contextvars.Context]]) -> None:
         client = _current_client()
         self._bind(client)
         if client is None:
@@ -202,9 +211,9 @@ class Bridge:
             self._sent_empty = False
             snap = self._model.snapshot()
         msg = {"type": "snapshot", "protocol": PROTOCOL, "snapshot": snap}
-        for c in comms:
+        for c, context in comms:
             try:
-                c.send(msg)
+                context.copy().run(c.send, msg)
             except Exception:  # noqa: BLE001 - a comm closing under us
                 log.debug("send failed", exc_info=True)
 

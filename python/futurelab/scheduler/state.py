@@ -111,8 +111,8 @@ class TaskState:
         self.thread = 0
         #: the result's type, pickled by the worker (for Future.type)
         self.typeobj: Any = None
-        #: a steal request for it is out to its worker
-        self.stealing = False
+        #: "" , "asked" (a steal request is out) or "refused" (asked once per assignment)
+        self.stealing = ""
 
     def __repr__(self) -> str:
         return f"<TaskState {self.key!r} {self.state}>"
@@ -412,8 +412,10 @@ class SchedulerState:
             return recs
         for ts in list(ws.processing):
             ts.processing_on = None
-            if ts.seceded:
-                ts.seceded = False
+            if ts.stealing == "asked":
+                self.steals_in_flight -= 1
+            ts.stealing = ""
+            ts.seceded = False
             ts.suspicious += 1
             if ev.expected or ts.suspicious <= self.allowed_failures:
                 ts.state = "released"
@@ -590,7 +592,7 @@ class SchedulerState:
                     break
                 if ts.stealing or ts.seceded or ts.actor or ts.workers is not None:
                     continue
-                ts.stealing = True
+                ts.stealing = "asked"
                 self.steals_in_flight += 1
                 want -= 1
                 extra -= 1
@@ -600,12 +602,13 @@ class SchedulerState:
 
     def _on_steal_response(self, ev: StealResponse) -> Recs:
         ts = self.tasks.get(ev.key)
-        if ts is None or not ts.stealing:
+        if ts is None or ts.stealing != "asked" or ts.processing_on != ev.worker:
             return {}
-        ts.stealing = False
-        self.steals_in_flight = max(0, self.steals_in_flight - 1)
-        if not ev.ok or ts.state != "processing" or ts.processing_on != ev.worker:
+        self.steals_in_flight -= 1
+        if not ev.ok:
+            ts.stealing = "refused"  # it already runs there: not asked again
             return {}
+        ts.stealing = ""
         self._unassign(ts)
         ts.state = "released"
         self._log(ts, "processing", "released")
@@ -619,9 +622,9 @@ class SchedulerState:
                 if ts.seceded:
                     ws.seceded -= 1
             ts.processing_on = None
-        if ts.stealing:
-            ts.stealing = False
-            self.steals_in_flight = max(0, self.steals_in_flight - 1)
+        if ts.stealing == "asked":
+            self.steals_in_flight -= 1
+        ts.stealing = ""
         ts.seceded = False
 
     def _set_error(self, ts: TaskState, exc: Any, tb: Any, text: str, kind: str) -> None:
@@ -696,6 +699,8 @@ class SchedulerState:
                 pass
             elif not ts.dependents:
                 assert ts.who_wants, f"{ts} kept although nobody needs it"
+        assert self.steals_in_flight == sum(ts.stealing == "asked" for ts in self.tasks.values()), \
+            self.steals_in_flight
         for addr, ws in self.workers.items():
             for ts in ws.processing:
                 assert ts.processing_on == addr, (ts, addr)
