@@ -23,6 +23,7 @@ from ..rpc import BatchedSend, ConnectionPool, read_stream
 from ..taskspec import replace_futures
 from . import sync as _sync
 from .future import CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState
+from .collections import CollectionsMixin
 from .transfer import TransferMixin, _pickle_checked, funcname, tokenize
 
 _default_client: Client | None = None
@@ -42,7 +43,7 @@ def default_client() -> Client:
     return client
 
 
-class Client(TransferMixin):
+class Client(CollectionsMixin, TransferMixin):
     """Connect to a futurelab cluster (or start a local one) and run work on it.
 
     Args:

@@ -235,9 +235,10 @@ class Queue(Proxy):
             TimeoutError: when ``timeout`` passed with the queue still full.
         """
         item = encode(value, "Queue.put")
-        return self.client.sync(self._put, item, check_timeout(timeout))
+        return self.client.sync(self._put, item, check_timeout(timeout), value)
 
-    async def _put(self, item: Item, timeout: float | None = None) -> None:
+    async def _put(self, item: Item, timeout: float | None = None, value: Any = None) -> None:
+        # ``value`` keeps a Future alive until the queue holds it (async callers may drop theirs)
         reply = await self._request("put", item=item, timeout=timeout, maxsize=self.maxsize)
         if not reply["ok"]:
             raise TimeoutError(f"Queue {self.name!r} still full after {timeout} s")

@@ -148,10 +148,12 @@ class Variable(Proxy):
             TypeError: when ``value`` is neither a Future nor msgpack-encodable.
         """
         item = encode(value, "Variable.set")
-        return self.client.sync(self._set, item)
+        return self.client.sync(self._set, item, value)
 
-    async def _set(self, item: Item) -> None:
+    async def _set(self, item: Item, value: Any = None) -> None:
+        # ``value`` keeps a Future alive until the variable holds it (async callers may drop it)
         await self._request("set", item=item)
+        del value
 
     def get(self, timeout: float | None = None, **kwargs: Any) -> Any:
         """The value, waiting until one is set.
