@@ -21,8 +21,9 @@ from .protocol.serialize import Opaque
 class _Channel:
     """One ordered request/reply lane from this process to an actor's worker (loop side)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, security: Any = None) -> None:
         self.address = address
+        self.security = security
         self.queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[Any]]] = asyncio.Queue()
         self.comm: Comm | None = None
         self.task = asyncio.ensure_future(self._run())
@@ -32,7 +33,7 @@ class _Channel:
             msg, fut = await self.queue.get()
             try:
                 if self.comm is None or self.comm.closed():
-                    self.comm = await connect(self.address)
+                    self.comm = await connect(self.address, security=self.security)
                 await self.comm.write(msg)
                 reply = await self.comm.read()
             except (OSError, CommClosedError) as e:
@@ -55,12 +56,12 @@ _channels: dict[tuple[int, str], _Channel] = {}
 _channels_lock = threading.Lock()
 
 
-def _channel(loop: asyncio.AbstractEventLoop, address: str) -> _Channel:
+def _channel(loop: asyncio.AbstractEventLoop, address: str, security: Any) -> _Channel:
     with _channels_lock:
         key = (id(loop), address)
         ch = _channels.get(key)
         if ch is None or ch.task.done():
-            ch = _channels[key] = _Channel(address)
+            ch = _channels[key] = _Channel(address, security)
         return ch
 
 
@@ -158,7 +159,7 @@ class Actor:
         loop = client.loop
 
         async def go() -> Any:
-            return await _channel(loop, self._address).submit(msg)
+            return await _channel(loop, self._address, client.security).submit(msg)
 
         if client.asynchronous:
             # scheduled now, in call order; the caller may await later (or never)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +29,26 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
     for p in (s, w):
         p.add_argument("--log-level", default="info", help="logging level (default info)")
+        p.add_argument("--auth-file", default=None,
+                       help="file holding the cluster's shared secret (the scheduler creates "
+                            "it, mode 0600, if missing); default: $FUTURELAB_AUTH_FILE")
+    for p, scheme in ((s, "tcp"), (w, "tcp")):
+        p.add_argument("--protocol", default=scheme, choices=["tcp", "tls"],
+                       help="transport (tls needs --tls-cert/--tls-key)")
+        p.add_argument("--tls-ca-file", default=None, help="CA bundle for peers' certificates")
+        p.add_argument("--tls-cert", default=None, help="this process's certificate (PEM)")
+        p.add_argument("--tls-key", default=None, help="this process's private key (PEM)")
     return parser
+
+
+def _security(args: argparse.Namespace, create: bool) -> Any:
+    from .security import ENV_AUTH_FILE, Security
+    path = args.auth_file or os.environ.get(ENV_AUTH_FILE)
+    secret = Security.from_file(path, create=create).secret if path else None
+    if secret is None and not (args.tls_cert or args.tls_ca_file):
+        return None
+    return Security(secret=secret, tls_ca_file=args.tls_ca_file, tls_cert=args.tls_cert,
+                    tls_key=args.tls_key, path=path)
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -37,7 +58,12 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     if args.command == "scheduler":
         from .scheduler.server import Scheduler
-        sched = await Scheduler(f"tcp://{args.host}:{args.port}").start()
+        try:
+            sched = await Scheduler(f"{args.protocol}://{args.host}:{args.port}",
+                                    security=_security(args, create=True)).start()
+        except PermissionError as e:
+            print(f"futurelab scheduler: {e}", file=sys.stderr)
+            return 2
         print(f"futurelab scheduler at {sched.address}", flush=True)
         waiter = asyncio.ensure_future(stop.wait())
         await asyncio.wait([waiter, asyncio.ensure_future(sched.closed.wait())],
@@ -48,7 +74,11 @@ async def _serve(args: argparse.Namespace) -> int:
     address = args.scheduler if "://" in args.scheduler else f"tcp://{args.scheduler}"
     try:
         worker = await Worker(address, nthreads=args.nthreads, name=args.name,
-                              listen_address=f"tcp://{args.host}:{args.port}").start()
+                              listen_address=f"{args.protocol}://{args.host}:{args.port}",
+                              security=_security(args, create=False)).start()
+    except PermissionError as e:
+        print(f"futurelab worker: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"futurelab worker: cannot reach the scheduler at {address}: {e}", file=sys.stderr)
         return 1

@@ -20,6 +20,7 @@ from typing import Any
 
 from .client import sync as _sync
 from .scheduler.server import Scheduler
+from .security import Security, forget, remember
 from .worker.server import Worker
 
 logger = logging.getLogger("futurelab.cluster")
@@ -68,7 +69,8 @@ class LocalCluster:
     def __init__(self, n_workers: int | None = None, threads_per_worker: int | None = None,
                  processes: bool = True, host: str = "127.0.0.1", scheduler_port: int = 0,
                  asynchronous: bool = False, loop: asyncio.AbstractEventLoop | None = None,
-                 name: str | None = None, timeout: float = 30, **kwargs: Any) -> None:
+                 name: str | None = None, timeout: float = 30, security: Any = None,
+                 **kwargs: Any) -> None:
         self.processes = processes
         self.n_workers, self.threads_per_worker = default_shape(processes, n_workers,
                                                                 threads_per_worker)
@@ -78,6 +80,13 @@ class LocalCluster:
         self.timeout = timeout
         self.name = name or "LocalCluster"
         self.scheduler: Scheduler | None = None
+        if security is None and processes:
+            # a fresh secret per cluster, in a file only we can read, for the worker processes
+            security = Security.generate().to_temp_file()
+            self._own_secret_file = security.path
+        else:
+            self._own_secret_file = None
+        self.security: Security | None = security
         #: worker name → Worker (threads) or Popen (processes)
         self.workers: dict[str, Any] = {}
         self.status = "created"
@@ -105,7 +114,8 @@ class LocalCluster:
     async def _start(self) -> LocalCluster:
         address = (f"tcp://{self.host}:{self.scheduler_port}" if self.processes
                    else "inproc://")
-        self.scheduler = await Scheduler(address).start()
+        self.scheduler = await Scheduler(address, security=self.security).start()
+        remember(self.scheduler.address, self.security)
         try:
             await self._scale(self.n_workers)
         except BaseException:
@@ -138,10 +148,15 @@ class LocalCluster:
         assert self.scheduler is not None
         if not self.processes:
             return await Worker(self.scheduler.address, nthreads=self.threads_per_worker,
-                                name=name).start()
+                                name=name, security=self.security).start()
         cmd = [sys.executable, "-m", "futurelab", "worker", self.scheduler.address,
                "--nthreads", str(self.threads_per_worker), "--name", name,
                "--host", self.host, "--log-level", "warning"]
+        if self.security is not None and self.security.secret is not None:
+            if self.security.path is None:
+                self.security = self.security.to_temp_file()
+                self._own_secret_file = self.security.path
+            cmd += ["--auth-file", str(self.security.path)]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         _live_processes.add(proc)
         return proc
@@ -190,7 +205,13 @@ class LocalCluster:
         self.workers.clear()
         await asyncio.gather(*(self._stop_worker(w) for w in workers), return_exceptions=True)
         if self.scheduler is not None:
+            forget(self.scheduler.address)
             await self.scheduler.close()
+        if self._own_secret_file:
+            try:
+                os.unlink(self._own_secret_file)
+            except OSError:
+                pass
 
     def __enter__(self) -> LocalCluster:
         return self

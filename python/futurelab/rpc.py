@@ -50,8 +50,8 @@ class Server:
             raise RuntimeError("server is not listening")
         return self.listener.address
 
-    async def listen(self, address: str) -> None:
-        self.listener = await listen(address, self.handle_comm)
+    async def listen(self, address: str, security: Any = None) -> None:
+        self.listener = await listen(address, self.handle_comm, security)
 
     async def handle_comm(self, comm: Comm) -> None:
         self._comms.add(comm)
@@ -196,8 +196,9 @@ class ConnectionPool:
     >>> # reply = await pool.request("tcp://127.0.0.1:8786", {"op": "identity"})
     """
 
-    def __init__(self, timeout: float = 10.0) -> None:
+    def __init__(self, timeout: float = 10.0, security: Any = None) -> None:
         self.timeout = timeout
+        self.security = security
         self._idle: dict[str, list[Comm]] = defaultdict(list)
         self._busy: set[Comm] = set()
         self.closed = False
@@ -232,7 +233,7 @@ class ConnectionPool:
             if not comm.closed():
                 self._busy.add(comm)
                 return comm
-        comm = await connect(address, timeout=timeout or self.timeout)
+        comm = await connect(address, timeout=timeout or self.timeout, security=self.security)
         self._busy.add(comm)
         return comm
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 from futurelab.comm import Comm, connect, listen
+from futurelab.comm.handshake import HELLO_SIZE
 from futurelab.comm.tcp import parse_host_port
 from futurelab.errors import CommClosedError
 from futurelab.protocol.frames import pack_frames
@@ -65,6 +66,14 @@ def test_100mb_numpy_array_travels_out_of_band_intact() -> None:
     run(main)
 
 
+async def raw_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Do the no-secret handshake by hand, as a raw socket client."""
+    hello = await reader.readexactly(HELLO_SIZE)
+    assert hello.startswith(b"FLAB") and hello[5] == 0  # no secret required
+    writer.write(bytes(64))  # nonce + an all-zero MAC
+    assert await reader.readexactly(32) == bytes(32)
+
+
 @pytest.mark.parametrize(
     "garbage",
     [
@@ -93,6 +102,7 @@ def test_garbage_aborts_that_connection_only(
         listener = await listen("tcp://127.0.0.1:0", handle)
         host, port = parse_host_port(listener.address.removeprefix("tcp://"))
         reader, writer = await w(asyncio.open_connection(host, port))
+        await w(raw_handshake(reader, writer))  # an unauthenticated listener lets it in
         writer.write(garbage)
         try:
             assert await w(reader.read()) == b""

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..comm import connect
+from ..comm.handshake import AuthenticationError
 from ..errors import CommClosedError, FuturelabError, ProtocolError
 from ..protocol.serialize import Opaque
 from ..rpc import BatchedSend, ConnectionPool, read_stream
@@ -60,7 +61,8 @@ class Client(CollectionsMixin, TransferMixin):
 
     def __init__(self, address: Any = None, loop: asyncio.AbstractEventLoop | None = None,
                  timeout: float = 10, set_as_default: bool = True, asynchronous: bool = False,
-                 name: str | None = None, **cluster_kwargs: Any) -> None:
+                 name: str | None = None, security: Any = None,
+                 **cluster_kwargs: Any) -> None:
         self.id = f"Client-{uuid.uuid4().hex}"
         self.name = name
         self.asynchronous = asynchronous
@@ -72,7 +74,8 @@ class Client(CollectionsMixin, TransferMixin):
         self._outbox: list[dict[str, Any]] = []
         self._flush_scheduled = False
         self._stream: BatchedSend | None = None
-        self._pool = ConnectionPool(timeout=timeout)
+        self.security = security
+        self._pool = ConnectionPool(timeout=timeout, security=security)
         self._set_as_default = set_as_default
         self._own_cluster = False
         self._reader: asyncio.Task[Any] | None = None
@@ -143,6 +146,12 @@ class Client(CollectionsMixin, TransferMixin):
             self.cluster = await LocalCluster(asynchronous=True, **self._cluster_kwargs)
         if self.cluster is not None:
             self.scheduler_address = self.cluster.scheduler_address
+            if self.security is None:
+                self.security = getattr(self.cluster, "security", None)
+        if self.security is None and not self._own_cluster:
+            from ..security import lookup
+            self.security = lookup(self.scheduler_address)
+        self._pool.security = self.security
         assert self.scheduler_address is not None
         self._serializing = not self.scheduler_address.startswith("inproc://")
         comm = await self._connect_scheduler()
@@ -169,7 +178,10 @@ class Client(CollectionsMixin, TransferMixin):
         assert address is not None
         while True:
             try:
-                return await connect(address, timeout=max(0.1, deadline - time.monotonic()))
+                return await connect(address, timeout=max(0.1, deadline - time.monotonic()),
+                                     security=self.security)
+            except AuthenticationError:
+                raise  # retrying cannot help
             except (OSError, asyncio.TimeoutError) as e:
                 if time.monotonic() >= deadline:
                     raise OSError(f"Timed out trying to connect to {address} after "

@@ -17,7 +17,10 @@ import importlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from futurelab.security import Security
 
 __all__ = [
     "Backend",
@@ -110,16 +113,19 @@ class Backend(ABC):
     """A transport: how to connect to and listen on one address scheme."""
 
     @abstractmethod
-    async def connect(self, address: str, timeout: float) -> Comm:
+    async def connect(self, address: str, timeout: float,
+                      security: Security | None = None) -> Comm:
         """Open a comm to ``address`` (full address, with scheme)."""
 
     @abstractmethod
-    def make_listener(self, address: str, handle_comm: HandleComm) -> Listener:
+    def make_listener(self, address: str, handle_comm: HandleComm,
+                      security: Security | None = None) -> Listener:
         """Create an unstarted listener for ``address`` (full address, with scheme)."""
 
 
 _BACKENDS: dict[str, Backend] = {}
-_BUILTIN = {"tcp": "futurelab.comm.tcp", "inproc": "futurelab.comm.inproc"}
+_BUILTIN = {"tcp": "futurelab.comm.tcp", "tls": "futurelab.comm.tcp",
+            "inproc": "futurelab.comm.inproc"}
 
 
 def register_backend(scheme: str, backend: Backend) -> None:
@@ -168,7 +174,7 @@ def unparse_address(scheme: str, loc: str) -> str:
     return f"{scheme}://{loc}"
 
 
-async def connect(address: str, timeout: float = 10.0) -> Comm:
+async def connect(address: str, timeout: float = 10.0, security: Security | None = None) -> Comm:
     """Open a comm to ``address``.
 
     Args:
@@ -189,10 +195,11 @@ async def connect(address: str, timeout: float = 10.0) -> Comm:
     ...     return await comm.read()
     """
     scheme, _ = parse_address(address)
-    return await _backend(scheme, address).connect(address, timeout)
+    return await _backend(scheme, address).connect(address, timeout, security)
 
 
-async def listen(address: str, handle_comm: HandleComm) -> Listener:
+async def listen(address: str, handle_comm: HandleComm,
+                 security: Security | None = None) -> Listener:
     """Start a listener on ``address``; ``handle_comm`` runs for every accepted comm.
 
     Args:
@@ -211,7 +218,7 @@ async def listen(address: str, handle_comm: HandleComm) -> Listener:
     ...     return await listen("tcp://127.0.0.1:0", echo)
     """
     scheme, _ = parse_address(address)
-    listener = _backend(scheme, address).make_listener(address, handle_comm)
+    listener = _backend(scheme, address).make_listener(address, handle_comm, security)
     await listener.start()
     return listener
 

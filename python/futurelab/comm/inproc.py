@@ -186,7 +186,7 @@ class InProcListener(Listener):
 class InProcBackend(Backend):
     """The ``inproc://`` backend."""
 
-    async def connect(self, address: str, timeout: float) -> Comm:
+    async def connect(self, address: str, timeout: float, security: Any = None) -> Comm:
         scheme, name = parse_address(address)
         address = unparse_address(scheme, name)
         with _registry_lock:
@@ -211,7 +211,8 @@ class InProcBackend(Backend):
             ) from None
         return client
 
-    def make_listener(self, address: str, handle_comm: HandleComm) -> Listener:
+    def make_listener(self, address: str, handle_comm: HandleComm,
+                      security: Any = None) -> Listener:
         return InProcListener(address, handle_comm)
 
 

@@ -38,9 +38,18 @@ from futurelab.comm.base import (
     register_backend,
     spawn_handler,
 )
+from futurelab.comm.handshake import (
+    CONFIRM_SIZE,
+    HELLO_SIZE,
+    PROOF_SIZE,
+    AuthenticationError,
+    ClientHandshake,
+    ServerHandshake,
+)
 from futurelab.errors import CommClosedError, FrameTooLargeError, ProtocolError
 from futurelab.protocol.frames import FrameDecoder, pack_frames
 from futurelab.protocol.serialize import dumps, loads
+from futurelab.security import Security, check_bind
 
 __all__ = ["TCP", "TCPBackend", "TCPListener", "parse_host_port"]
 
@@ -49,6 +58,10 @@ CHUNK_BYTES = 1 << 20
 #: Stop reading from the socket when this many decoded messages are unread.
 READ_HIGH_WATER = 10_000
 DEFAULT_HOST = "127.0.0.1"
+#: seconds an accepted connection has to complete its handshake
+HANDSHAKE_TIMEOUT = 5.0
+#: accepted connections still in their handshake, per listener, beyond which new ones drop
+MAX_PENDING_HANDSHAKES = 256
 
 
 def parse_host_port(loc: str, *, default_port: int | None = None) -> tuple[str, int]:
@@ -216,31 +229,120 @@ class TCP(Comm):
 
 
 class _Protocol(asyncio.BufferedProtocol):
-    """Feeds received bytes to a FrameDecoder and decoded messages to a :class:`TCP`."""
+    """Runs the handshake, then feeds bytes to a FrameDecoder and messages to a :class:`TCP`.
 
-    def __init__(self, on_comm: Any = None) -> None:
+    During the handshake the transport is handed a buffer of exactly the bytes still expected,
+    so nothing beyond the handshake is read — or decoded — before the peer is authenticated.
+    """
+
+    def __init__(self, on_comm: Any = None, *, server: ServerHandshake | None = None,
+                 client: ClientHandshake | None = None, listener: TCPListener | None = None,
+                 ) -> None:
         self._on_comm = on_comm
         self._decoder = FrameDecoder()
         self.comm: TCP | None = None
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.lost: asyncio.Future[None] = loop.create_future()
+        #: resolves once the handshake is done (the client side awaits it in connect)
+        self.ready: asyncio.Future[TCP] = loop.create_future()
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._server = server
+        self._client = client
+        self._listener = listener
+        self._transport: asyncio.Transport | None = None
+        self._hs_buf = bytearray()
+        self._hs_got = 0
+        self._hs_timer: asyncio.TimerHandle | None = None
+
+    def _expect(self, nbytes: int) -> None:
+        self._hs_buf = bytearray(nbytes)
+        self._hs_got = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.comm = TCP(transport, self)
+        if self._server is not None:
+            listener = self._listener
+            if listener is not None:
+                if listener.pending >= MAX_PENDING_HANDSHAKES:
+                    logger.warning("Too many unauthenticated connections; dropping %s",
+                                   _format_address(transport.get_extra_info("peername")))
+                    transport.abort()
+                    return
+                listener.pending += 1
+            transport.write(self._server.hello())
+            self._expect(PROOF_SIZE)
+            self._hs_timer = asyncio.get_running_loop().call_later(
+                HANDSHAKE_TIMEOUT, self._handshake_failed, "handshake timed out")
+        elif self._client is not None:
+            self._expect(HELLO_SIZE)
+        else:
+            self._established()
+
+    def _established(self) -> None:
+        assert self._transport is not None
+        self._server_done()
+        self._client = self._server = None
+        self.comm = TCP(self._transport, self)
+        if not self.ready.done():
+            self.ready.set_result(self.comm)
         if self._on_comm is not None:
             self._on_comm(self.comm)
 
+    def _server_done(self) -> None:
+        if self._hs_timer is not None:
+            self._hs_timer.cancel()
+            self._hs_timer = None
+        if self._server is not None and self._listener is not None:
+            self._listener.pending -= 1
+            self._listener = None
+
+    def _handshake_failed(self, reason: str) -> None:
+        transport = self._transport
+        peer = _format_address(transport.get_extra_info("peername")) if transport else "?"
+        if self._server is not None:
+            logger.warning("Rejected connection from %s: %s", peer, reason)
+        self._server_done()
+        if not self.ready.done():
+            self.ready.set_exception(AuthenticationError(reason))
+        if transport is not None:
+            transport.abort()
+
+    def _handshake_step(self) -> None:
+        data = bytes(self._hs_buf)
+        try:
+            if self._server is not None:
+                confirm = self._server.check(data)
+                assert self._transport is not None
+                self._transport.write(confirm)
+                self._established()
+            elif self._client is not None and len(data) == HELLO_SIZE:
+                proof = self._client.proof(data)
+                assert self._transport is not None
+                self._transport.write(proof)
+                self._expect(CONFIRM_SIZE)
+            elif self._client is not None:
+                self._client.check(data)
+                self._established()
+        except AuthenticationError as exc:
+            self._handshake_failed(str(exc))
+
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self.comm is None:
+            return memoryview(self._hs_buf)[self._hs_got:]
         return self._decoder.get_buffer(sizehint)
 
     def buffer_updated(self, nbytes: int) -> None:
         comm = self.comm
-        assert comm is not None
+        if comm is None:
+            self._hs_got += nbytes
+            if self._hs_got == len(self._hs_buf):
+                self._handshake_step()
+            return
         msgs: list[Any] = []
         try:
             for frames in self._decoder.buffer_updated(nbytes):
@@ -260,6 +362,12 @@ class _Protocol(asyncio.BufferedProtocol):
         return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.comm is None:
+            self._server_done()
+            if not self.ready.done():
+                self.ready.set_exception(ConnectionError(
+                    "connection closed during the handshake"
+                    + (f": {exc}" if exc else " (wrong secret, or not a futurelab peer?)")))
         if self.comm is not None:
             reason = "closed by peer" if exc is None else f"connection lost: {exc}"
             if self._decoder.in_message and exc is None:
@@ -293,23 +401,38 @@ class _Protocol(asyncio.BufferedProtocol):
 
 
 class TCPListener(Listener):
-    """Listens on ``tcp://host:port``; port 0 picks a free port."""
+    """Listens on ``tcp://host:port`` (or ``tls://``); port 0 picks a free port."""
 
-    def __init__(self, address: str, handle_comm: HandleComm) -> None:
-        _, loc = parse_address(address)
+    def __init__(self, address: str, handle_comm: HandleComm,
+                 security: Security | None = None) -> None:
+        scheme, loc = parse_address(address)
         self._host, self._port = parse_host_port(loc, default_port=0)
         self._handle_comm = handle_comm
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._security = security
+        self._tls = scheme == "tls"
         self.address = address
+        #: connections still in their handshake
+        self.pending = 0
 
     async def start(self) -> None:
         """Bind and start accepting."""
+        check_bind(self._host, self._security, self.address)
+        secret = self._security.secret if self._security is not None else None
+        ssl_ctx = None
+        if self._tls:
+            if self._security is None:
+                raise ValueError("tls:// addresses need a Security with a certificate and key")
+            ssl_ctx = self._security.server_ssl_context()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Protocol(on_comm=self._on_comm), self._host, self._port, backlog=1024
+            lambda: _Protocol(on_comm=self._on_comm, server=ServerHandshake(secret),
+                              listener=self),
+            self._host, self._port, backlog=1024, ssl=ssl_ctx,
         )
-        self.address = _format_address(self._server.sockets[0].getsockname())
+        addr = _format_address(self._server.sockets[0].getsockname())
+        self.address = addr.replace("tcp://", "tls://", 1) if self._tls else addr
 
     def _on_comm(self, comm: TCP) -> None:
         spawn_handler(self._handle_comm, comm, self._tasks)
@@ -321,26 +444,39 @@ class TCPListener(Listener):
 
 
 class TCPBackend(Backend):
-    """The ``tcp://`` backend."""
+    """The ``tcp://`` and ``tls://`` backend."""
 
-    async def connect(self, address: str, timeout: float) -> Comm:
-        _, loc = parse_address(address)
+    async def connect(self, address: str, timeout: float,
+                      security: Security | None = None) -> Comm:
+        scheme, loc = parse_address(address)
         host, port = parse_host_port(loc)
+        secret = security.secret if security is not None else None
+        ssl_ctx = None
+        if scheme == "tls":
+            ssl_ctx = (security or Security()).client_ssl_context()
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
             _, protocol = await asyncio.wait_for(
-                loop.create_connection(_Protocol, host, port), timeout
+                loop.create_connection(
+                    lambda: _Protocol(client=ClientHandshake(secret, address)), host, port,
+                    ssl=ssl_ctx),
+                timeout,
             )
+            return await asyncio.wait_for(asyncio.shield(protocol.ready),
+                                          max(0.001, deadline - loop.time()))
         except TimeoutError:
             raise TimeoutError(f"Timed out after {timeout} s connecting to {address}") from None
+        except AuthenticationError:
+            raise
         except OSError as exc:
             message = f"Could not connect to {address}: {exc.strerror or exc}"
             raise (OSError(exc.errno, message) if exc.errno else OSError(message)) from exc
-        assert protocol.comm is not None
-        return protocol.comm
 
-    def make_listener(self, address: str, handle_comm: HandleComm) -> Listener:
-        return TCPListener(address, handle_comm)
+    def make_listener(self, address: str, handle_comm: HandleComm,
+                      security: Security | None = None) -> Listener:
+        return TCPListener(address, handle_comm, security)
 
 
 register_backend("tcp", TCPBackend())
+register_backend("tls", TCPBackend())

@@ -18,6 +18,7 @@ import builtins
 import symtable
 import types
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -37,14 +38,14 @@ def run_cell(filename: str, source: str, names: tuple[str, ...], *values: Any) -
     tree = ast.parse(source, filename, "exec")
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
+        last = ast.Expression(tree.body.pop().value)  # type: ignore[attr-defined]
     ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     ns.update(zip(names, values))
-    exec(compile(tree, filename, "exec"), ns)
+    exec(compile(tree, filename, "exec"), ns)  # noqa: S102 - running the cell is the point
     return eval(compile(last, filename, "eval"), ns) if last is not None else None
 
 
-def _detached(fn: types.FunctionType) -> types.FunctionType:
+def _detached(fn: Callable[..., Any]) -> types.FunctionType:
     """A copy of ``fn`` that cloudpickle ships by value (its module is not looked up)."""
     copy = types.FunctionType(fn.__code__, {"__builtins__": builtins}, fn.__name__)
     copy.__qualname__ = fn.__name__
@@ -95,7 +96,7 @@ class _Names(ast.NodeVisitor):
         for stmt in node.body + node.orelse:
             self.visit(stmt)
 
-    visit_AsyncFor = visit_For  # type: ignore[assignment]
+    visit_AsyncFor = visit_For
 
     def _defined(self, node: Any) -> None:
         # decorators, defaults, annotations and bases run now; bodies are scopes of their own
@@ -123,7 +124,7 @@ class _Names(ast.NodeVisitor):
         for alias in node.names:
             self.assigned.add(alias.asname or alias.name.split(".")[0])
 
-    visit_ImportFrom = visit_Import  # type: ignore[assignment]
+    visit_ImportFrom = visit_Import
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         if node.type is not None:

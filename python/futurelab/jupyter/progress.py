@@ -123,7 +123,7 @@ class ProgressTracker:
 
 def text_bar(fraction: float, width: int = 40) -> str:
     """``[########                                ] | 20% Completed``."""
-    n = int(round(width * min(max(fraction, 0.0), 1.0)))
+    n = round(width * min(max(fraction, 0.0), 1.0))
     return f"[{'#' * n}{' ' * (width - n)}] | {fraction:4.0%} Completed"
 
 
@@ -207,6 +207,6 @@ def progress(*futures: Any, notebook: bool | None = None, multi: bool = True,
 
         from .widgets import ProgressView
         display(ProgressView(tracker, complete=complete))
-        return None
+        return
     TextProgressBar(tracker, **kwargs).run()
-    return None
+    return

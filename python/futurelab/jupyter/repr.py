@@ -20,7 +20,7 @@ import html
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -298,10 +298,10 @@ def progress_label(c: Mapping[str, int]) -> str:
 def _nice_step(span: float, ticks: int = 6) -> float:
     raw = max(span, 1e-6) / ticks
     mag = 10 ** math.floor(math.log10(raw))
-    return next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    return float(next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw))
 
 
-def task_stream_svg(records: list[Mapping[str, Any]], rows: list[tuple[str, Any]],
+def task_stream_svg(records: Sequence[Mapping[str, Any]], rows: Sequence[tuple[str, Any]],
                     row_labels: Mapping[tuple[str, Any], str], width: int = 800,
                     row_height: int = 16) -> str:
     """A task-stream chart: one row per worker thread, a bar per task over time.
@@ -318,11 +318,11 @@ def task_stream_svg(records: list[Mapping[str, Any]], rows: list[tuple[str, Any]
     """
     left, right, top, axis = 130, 10, 4, 28
     height = top + max(len(rows), 1) * row_height + axis
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="futurelab-task-stream" '
-           f'width="{width}" height="{height}" font-family="sans-serif" font-size="10">',
-           '<defs><pattern id="flab-hatch" width="4" height="4" patternUnits="userSpaceOnUse" '
-           'patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="4" '
-           f'stroke="{ERROR_COLOR}" stroke-width="2"/></pattern></defs>']
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="futurelab-task-stream" '
+            f'width="{width}" height="{height}" font-family="sans-serif" font-size="10">'),
+           ('<defs><pattern id="flab-hatch" width="4" height="4" patternUnits="userSpaceOnUse" '
+            'patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="4" '
+            f'stroke="{ERROR_COLOR}" stroke-width="2"/></pattern></defs>')]
     if not records:
         out.append(f'<text x="{left}" y="{top + row_height}" fill="#777">'
                    "no finished tasks yet</text></svg>")
@@ -340,12 +340,12 @@ def task_stream_svg(records: list[Mapping[str, Any]], rows: list[tuple[str, Any]
         out.append(f'<text x="{left - 4}" y="{y + row_height - 4}" text-anchor="end">'
                    f"{esc(row_labels.get(row, row[0]))}</text>")
     for r in records:
-        i = index.get((r["worker"], r["thread"]))
-        if i is None:
+        row_index = index.get((r["worker"], r["thread"]))
+        if row_index is None:
             continue
         x = left + (r["start"] - t0) / span * plot_w
         w = max((r["stop"] - r["start"]) / span * plot_w, 1.0)
-        y = top + i * row_height + 2
+        y = top + row_index * row_height + 2
         h = row_height - 4
         tip = (f"<title>{esc(r['key'])} ({esc(r['state'])}, "
                f"{format_seconds(r['stop'] - r['start'])})</title>")

@@ -229,7 +229,7 @@ class _FutureRef:
     """What :func:`repr.future_info` needs of a Future, without holding the Future itself
     (holding it would keep its result alive on the cluster)."""
 
-    __slots__ = ("key", "client", "_state")
+    __slots__ = ("_state", "client", "key")
 
     def __init__(self, future: Future) -> None:
         self.key, self.client, self._state = future.key, future.client, future._state

@@ -105,9 +105,9 @@ def check_item(item: Any) -> Item:
     Raises:
         TypeError: when it is not a future reference or msgpack bytes.
     """
-    if isinstance(item, dict):
-        if isinstance(item.get("key"), str) or isinstance(item.get("data"), (bytes, bytearray)):
-            return {k: item[k] for k in ("key", "data", "type", "repr") if k in item}
+    if isinstance(item, dict) and (isinstance(item.get("key"), str)
+                                   or isinstance(item.get("data"), (bytes, bytearray))):
+        return {k: item[k] for k in ("key", "data", "type", "repr") if k in item}
     raise TypeError(f"expected a future or encoded data, got {type(item).__name__}")
 
 

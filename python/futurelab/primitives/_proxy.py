@@ -65,7 +65,7 @@ class PrimitivesClient:
                 ext = client.extensions.get("primitives")
                 if ext is None:
                     ext = client.extensions["primitives"] = PrimitivesClient(client)
-        return ext  # type: ignore[no-any-return]
+        return ext
 
     async def request(self, msg: dict[str, Any],
                       undo: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:

@@ -173,7 +173,7 @@ class PrimitiveExtension:
         target = msg.get("cancel")
         wid = (client, target)
         if isinstance(target, int) and wid in self.waiting:
-            return self._cancel_waiter(wid)  # type: ignore[arg-type]
+            return self._cancel_waiter(wid)
         return Effects()  # already answered: the reply is on its way
 
     def _cancel_waiter(self, wid: WaiterId) -> Effects:
@@ -193,7 +193,7 @@ class PrimitiveExtension:
             return
         try:
             effects = self._cancel_waiter(wid)
-        except Exception:  # noqa: BLE001 - a timer must never take the scheduler down
+        except Exception:
             logger.exception("%s: expiring %s failed", self.kind, wid)
             return
         self.apply(name, effects)
@@ -207,7 +207,7 @@ class PrimitiveExtension:
         for name, state in list(self.states.items()):
             try:
                 effects = state.remove_client(client, self.now())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("%s %r: removing client %s failed", self.kind, name, client)
                 continue
             if effects.changed or effects.replies or effects.sends or effects.unpin:

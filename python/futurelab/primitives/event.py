@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._base import Effects
 from ._proxy import Proxy, check_timeout
 from ._shell import Op, PrimitiveExtension
-from ._waiters import Waiter, Waiters, WaiterId
+from ._waiters import Waiter, WaiterId, Waiters
 
 if TYPE_CHECKING:
     from ..client.client import Client
@@ -92,7 +92,7 @@ class EventExtension(PrimitiveExtension):
         st = self.states.get(name)
         if st is None:
             st = self.states[name] = EventState(name)
-        return st  # type: ignore[no-any-return]
+        return st
 
     def _set(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
         e = self._state(name).set()

@@ -11,15 +11,17 @@ its waiters dropped.  An unlocked lock nobody waits for is forgotten (it is the 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._base import Effects
 from ._proxy import Proxy, check_timeout
 from ._shell import Op, PrimitiveExtension
-from ._waiters import Waiter, Waiters, WaiterId
+from ._waiters import Waiter, WaiterId, Waiters
 
 if TYPE_CHECKING:
     from ..client.client import Client
+
+_T = TypeVar("_T", bound="Lock")
 
 
 class LockState:
@@ -120,7 +122,7 @@ class LockExtension(PrimitiveExtension):
         st = self.states.get(name)
         if st is None:
             st = self.states[name] = LockState(name)
-        return st  # type: ignore[no-any-return]
+        return st
 
     def _acquire(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
         if rid is None:
@@ -213,14 +215,14 @@ class Lock(Proxy):
     async def _locked(self) -> bool:
         return bool((await self._request("locked"))["locked"])
 
-    def __enter__(self) -> Lock:
+    def __enter__(self: _T) -> _T:  # noqa: PYI019 - typing.Self needs 3.11
         self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
 
-    async def __aenter__(self) -> Lock:
+    async def __aenter__(self: _T) -> _T:  # noqa: PYI019
         await self._acquire()
         return self
 

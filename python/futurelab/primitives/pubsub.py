@@ -12,6 +12,7 @@ subscribers is forgotten; messages published to it go nowhere (but are counted w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import uuid
 import weakref
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ._base import Effects, Item, check_item
 from ._proxy import PrimitivesClient, Proxy, check_timeout, decode, encode
 from ._shell import Op, PrimitiveExtension
-from ._waiters import Waiter, Waiters, WaiterId
+from ._waiters import Waiter, WaiterId, Waiters
 
 if TYPE_CHECKING:
     from ..client.client import Client
@@ -113,7 +114,7 @@ class PubSubExtension(PrimitiveExtension):
         e = st.subscribe(client, sub, self.now())
         if rid is not None:
             e.reply(client, rid, ok=True)
-        return e  # type: ignore[no-any-return]
+        return e
 
     def _unsubscribe(self, client: str, rid: int | None, msg: dict[str, Any],
                      name: str) -> Effects:
@@ -121,14 +122,14 @@ class PubSubExtension(PrimitiveExtension):
         e = st.unsubscribe(client, str(msg.get("sub"))) if st is not None else Effects()
         if rid is not None:
             e.reply(client, rid, ok=True)
-        return e  # type: ignore[no-any-return]
+        return e
 
     def _put(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
         item = check_item(msg.get("item"))
         if "key" in item:
             raise TypeError("Pub.put takes msgpack-encodable data, not futures")
         st = self.states.get(name)
-        return st.publish(client, item) if st is not None else Effects()  # type: ignore[no-any-return]
+        return st.publish(client, item) if st is not None else Effects()
 
 
 class Pub(Proxy):
@@ -182,6 +183,7 @@ class Sub(Proxy):
 
     kind = "pubsub"
     _ids = itertools.count()
+    _subscribing: asyncio.Future[Any] | None
 
     def __init__(self, name: str, client: Client | None = None) -> None:
         super().__init__(name, client)
@@ -194,7 +196,7 @@ class Sub(Proxy):
         self._sub = f"{uuid.uuid4().hex}-{next(Sub._ids)}"
         self.buffer: deque[Item] = deque()
         self._waiters = Waiters()
-        self._subscribing: asyncio.Future[None] | None = None
+        self._subscribing = None
         self._subscribed = False
         self._ext_ref: PrimitivesClient | None = None
 
@@ -282,7 +284,5 @@ class Sub(Proxy):
                 ext.send({"op": "pubsub-unsubscribe", "name": self.name, "sub": self._sub})
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown, closed loop
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown, closed loop
-            pass

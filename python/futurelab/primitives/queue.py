@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ._base import Effects, Item, check_item, item_summary
 from ._proxy import Proxy, check_timeout, decode, encode
 from ._shell import Op, PrimitiveExtension
-from ._waiters import Waiter, Waiters, WaiterId
+from ._waiters import Waiter, WaiterId, Waiters
 
 if TYPE_CHECKING:
     from ..client.client import Client
@@ -163,7 +163,7 @@ class QueueExtension(PrimitiveExtension):
             if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
                 raise ValueError(f"maxsize must be a non-negative integer, not {maxsize!r}")
             st = self.states[name] = QueueState(name, maxsize)
-        return st  # type: ignore[no-any-return]
+        return st
 
     def _create(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
         e = Effects(changed=name not in self.states)

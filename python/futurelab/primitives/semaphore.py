@@ -12,15 +12,17 @@ the same name later makes a new one.  The first creation fixes ``max_leases``.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._base import Effects
 from ._proxy import Proxy, check_timeout
 from ._shell import Op, PrimitiveExtension
-from ._waiters import Waiter, Waiters, WaiterId
+from ._waiters import Waiter, WaiterId, Waiters
 
 if TYPE_CHECKING:
     from ..client.client import Client
+
+_T = TypeVar("_T", bound="Semaphore")
 
 
 def check_max_leases(max_leases: Any) -> int:
@@ -152,7 +154,7 @@ class SemaphoreExtension(PrimitiveExtension):
         st = self.states.get(name)
         if st is None:
             st = self.states[name] = SemaphoreState(name, msg.get("max_leases", 1))
-        return st  # type: ignore[no-any-return]
+        return st
 
     def _create(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
         e = Effects(changed=name not in self.states)
@@ -277,14 +279,14 @@ class Semaphore(Proxy):
         self._closed = True
         await self._request("close")
 
-    def __enter__(self) -> Semaphore:
+    def __enter__(self: _T) -> _T:  # noqa: PYI019 - typing.Self needs 3.11
         self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
 
-    async def __aenter__(self) -> Semaphore:
+    async def __aenter__(self: _T) -> _T:  # noqa: PYI019
         await self._acquire()
         return self
 

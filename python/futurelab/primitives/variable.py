@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._base import Effects, Item, check_item, item_summary
 from ._proxy import Proxy, check_timeout, decode, encode
 from ._shell import Op, PrimitiveExtension
-from ._waiters import Waiter, Waiters, WaiterId
+from ._waiters import Waiter, WaiterId, Waiters
 
 if TYPE_CHECKING:
     from ..client.client import Client
@@ -102,7 +102,7 @@ class VariableExtension(PrimitiveExtension):
         st = self.states.get(name)
         if st is None:
             st = self.states[name] = VariableState(name)
-        return st  # type: ignore[no-any-return]
+        return st
 
     def _set(self, client: str, rid: int | None, msg: dict[str, Any], name: str) -> Effects:
         item = check_item(msg.get("item"))
@@ -168,7 +168,7 @@ class Variable(Proxy):
 
     async def _get(self, timeout: float | None = None) -> Any:
         ext = self._ext
-        reply = await self._request("get", lambda r: ext.release_keys([r.get("item")]),
+        reply = await self._request("get", lambda r: ext.release_keys([r.get("item") or {}]),
                                     timeout=timeout)
         if not reply["ok"]:
             raise TimeoutError(f"Variable {self.name!r} not set after {timeout} s")

@@ -29,8 +29,10 @@ class Scheduler(Server):
     >>> # async with Scheduler("tcp://127.0.0.1:8786") as s: ...
     """
 
-    def __init__(self, address: str = "tcp://127.0.0.1:0", *, validate: bool = False) -> None:
+    def __init__(self, address: str = "tcp://127.0.0.1:0", *, validate: bool = False,
+                 security: Any = None) -> None:
         self.state = SchedulerState(validate=validate)
+        self.security = security
         self._listen_address = address
         self.client_streams: dict[str, BatchedSend] = {}
         self.worker_streams: dict[str, BatchedSend] = {}
@@ -97,7 +99,7 @@ class Scheduler(Server):
         self.client_stream_handlers.update(client_stream or {})
 
     async def start(self) -> Scheduler:
-        await self.listen(self._listen_address)
+        await self.listen(self._listen_address, self.security)
         logger.info("scheduler at %s", self.address)
         return self
 

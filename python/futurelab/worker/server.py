@@ -32,7 +32,9 @@ class Worker(Server):
     """
 
     def __init__(self, scheduler_address: str, *, nthreads: int = 1, name: str | None = None,
-                 listen_address: str | None = None, memory_limit: int = 0) -> None:
+                 listen_address: str | None = None, memory_limit: int = 0,
+                 security: Any = None) -> None:
+        self.security = security
         self.scheduler_address = scheduler_address
         self.nthreads = nthreads
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
@@ -45,7 +47,7 @@ class Worker(Server):
         self.data: dict[str, Any] = {}
         self.rejoin_events: dict[str, threading.Event] = {}
         self.thread_ids: dict[int, int] = {}
-        self.pool = ConnectionPool()
+        self.pool = ConnectionPool(security=security)
         self.executor = ThreadPoolExecutor(max_workers=nthreads + 256,
                                            thread_name_prefix=f"{self.name}-task")
         self.loop = asyncio.get_running_loop()
@@ -72,7 +74,7 @@ class Worker(Server):
             if self._client is None:
                 from ..client.client import Client
                 self._client = Client(self.scheduler_address, loop=self.loop,
-                                      set_as_default=False)
+                                      set_as_default=False, security=self.security)
             return self._client
 
     @property
@@ -80,9 +82,9 @@ class Worker(Server):
         return self.stream is not None and not self.stream.closed
 
     async def start(self) -> Worker:
-        await self.listen(self._listen_address)
+        await self.listen(self._listen_address, self.security)
         self.state = st.WorkerState(self.address, self.nthreads)
-        comm = await connect(self.scheduler_address)
+        comm = await connect(self.scheduler_address, security=self.security)
         await comm.write({"op": "register-worker", "address": self.address,
                           "nthreads": self.nthreads, "name": self.name, "pid": os.getpid(),
                           "memory_limit": self.memory_limit})
