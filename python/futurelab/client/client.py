@@ -167,6 +167,8 @@ class Client(CollectionsMixin, TransferMixin):
         if self._set_as_default:
             global _default_client
             _default_client = self
+        # dask collections hook (issue 12): a default Client becomes dask's scheduler
+        from .collections import on_client_start; on_client_start(self)  # noqa: E702
         self._flush()
         if "ipykernel" in sys.modules:  # JupyterLab sidebar bridge (futurelab.jupyter.bridge)
             from ..jupyter.bridge import maybe_register; maybe_register()  # noqa: E702

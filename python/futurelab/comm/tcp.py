@@ -271,6 +271,7 @@ class _Protocol(asyncio.BufferedProtocol):
                 if listener.pending >= MAX_PENDING_HANDSHAKES:
                     logger.warning("Too many unauthenticated connections; dropping %s",
                                    _format_address(transport.get_extra_info("peername")))
+                    self._listener = None  # never counted
                     transport.abort()
                     return
                 listener.pending += 1
@@ -307,7 +308,7 @@ class _Protocol(asyncio.BufferedProtocol):
         if self._server is not None:
             logger.warning("Rejected connection from %s: %s", peer, reason)
         self._server_done()
-        if not self.ready.done():
+        if self._client is not None and not self.ready.done():
             self.ready.set_exception(AuthenticationError(reason))
         if transport is not None:
             transport.abort()
@@ -364,7 +365,7 @@ class _Protocol(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.comm is None:
             self._server_done()
-            if not self.ready.done():
+            if self._client is not None and not self.ready.done():
                 self.ready.set_exception(ConnectionError(
                     "connection closed during the handshake"
                     + (f": {exc}" if exc else " (wrong secret, or not a futurelab peer?)")))

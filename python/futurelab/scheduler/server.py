@@ -100,7 +100,7 @@ class Scheduler(Server):
 
     async def start(self) -> Scheduler:
         await self.listen(self._listen_address, self.security)
-        logger.info("scheduler at %s", self.address)
+        logger.debug("scheduler at %s", self.address)
         return self
 
     async def __aenter__(self) -> Scheduler:
