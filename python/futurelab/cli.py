@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--name", default=None, help="worker name")
     w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     w.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    w.add_argument("--death-timeout", type=float, default=60.0,
+                   help="seconds to keep trying to reach the scheduler (default 60)")
     for p in (s, w):
         p.add_argument("--log-level", default="info", help="logging level (default info)")
         p.add_argument("--auth-file", default=None,
@@ -75,7 +77,8 @@ async def _serve(args: argparse.Namespace) -> int:
     try:
         worker = await Worker(address, nthreads=args.nthreads, name=args.name,
                               listen_address=f"{args.protocol}://{args.host}:{args.port}",
-                              security=_security(args, create=False)).start()
+                              security=_security(args, create=False),
+                              death_timeout=args.death_timeout).start()
     except PermissionError as e:
         print(f"futurelab worker: {e}", file=sys.stderr)
         return 2

@@ -55,7 +55,7 @@ async def _wait_workers(client: Client, n: int) -> bool:
 
 def test_worker_exits_when_scheduler_stops(scheduler: tuple[subprocess.Popen[str], str]) -> None:
     sched, address = scheduler
-    worker = start("worker", address)
+    worker = start("worker", address, "--death-timeout", "1")
     with Client(address, timeout=10) as client:
         assert client.sync(_wait_workers, client, 1)
     assert stop(sched) == 0
@@ -63,7 +63,7 @@ def test_worker_exits_when_scheduler_stops(scheduler: tuple[subprocess.Popen[str
 
 
 def test_worker_reports_unreachable_scheduler() -> None:
-    worker = start("worker", f"tcp://127.0.0.1:{free_port()}")
+    worker = start("worker", f"tcp://127.0.0.1:{free_port()}", "--death-timeout", "1")
     out, _ = worker.communicate(timeout=30)
     assert worker.returncode == 1
     assert "cannot reach the scheduler" in out

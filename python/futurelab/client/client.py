@@ -28,6 +28,8 @@ from .collections import CollectionsMixin
 from .transfer import TransferMixin, _pickle_checked, funcname, tokenize
 
 _default_client: Client | None = None
+#: a scheduler silent for this long is considered gone (it sends heartbeats every 0.5 s)
+SCHEDULER_TTL = 10.0
 _client_lock = threading.Lock()
 
 
@@ -87,6 +89,7 @@ class Client(CollectionsMixin, TransferMixin):
             "task-erred": self._on_task_erred,
             "cancelled-keys": self._on_cancelled,
             "key-lost": self._on_key_lost,
+            "heartbeat": lambda msg: None,
         }
         #: extensions (primitives, the state model) add stream handlers here
         self.extensions: dict[str, Any] = {}
@@ -191,10 +194,25 @@ class Client(CollectionsMixin, TransferMixin):
                 await asyncio.sleep(0.05)
 
     async def _read_scheduler(self, comm: Any) -> None:
+        last = [time.monotonic()]
+
+        def seen() -> None:
+            last[0] = time.monotonic()
+
+        async def watch() -> None:
+            # the scheduler sends heartbeats; a silent one is gone (e.g. its host cut off)
+            while not comm.closed():
+                await asyncio.sleep(1.0)
+                if time.monotonic() - last[0] > SCHEDULER_TTL:
+                    comm.abort()
+
+        watcher = asyncio.ensure_future(watch())
         try:
-            await read_stream(comm, self._stream_handlers)
+            await read_stream(comm, self._stream_handlers, seen)
         except (CommClosedError, ProtocolError, OSError):
             pass
+        finally:
+            watcher.cancel()
         if self.status == "running":
             self.status = "scheduler-gone"
             gone = FuturelabError(f"lost the connection to the scheduler at "

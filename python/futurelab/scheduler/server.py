@@ -22,6 +22,10 @@ from .state import FIRE_AND_FORGET, Outbox, SchedulerState
 
 logger = logging.getLogger("futurelab.scheduler")
 
+#: a worker silent for this long (no heartbeat, no message) is considered gone
+WORKER_TTL = 5.0
+WATCH_INTERVAL = 0.5
+
 
 class Scheduler(Server):
     """A scheduler process's server.
@@ -30,7 +34,7 @@ class Scheduler(Server):
     """
 
     def __init__(self, address: str = "tcp://127.0.0.1:0", *, validate: bool = False,
-                 security: Any = None) -> None:
+                 security: Any = None, worker_ttl: float = WORKER_TTL) -> None:
         self.state = SchedulerState(validate=validate)
         self.security = security
         self._listen_address = address
@@ -85,6 +89,10 @@ class Scheduler(Server):
         }, stream_ops=("register-client", "register-worker"))
         self.closed = asyncio.Event()
         self._retiring: dict[str, bool] = {}
+        #: when each worker was last heard from (monotonic seconds)
+        self.last_seen: dict[str, float] = {}
+        self.worker_ttl = worker_ttl
+        self._watchdog: asyncio.Task[None] | None = None
         self._started = time.time()
         from ..primitives.extensions import install
         from .stream import EventStream
@@ -100,6 +108,7 @@ class Scheduler(Server):
 
     async def start(self) -> Scheduler:
         await self.listen(self._listen_address, self.security)
+        self._watchdog = asyncio.ensure_future(self._watch())
         logger.debug("scheduler at %s", self.address)
         return self
 
@@ -109,8 +118,26 @@ class Scheduler(Server):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _watch(self) -> None:
+        """Drop workers silent for longer than ``worker_ttl``; keep clients' streams warm."""
+        while not self.closed.is_set():
+            await asyncio.sleep(WATCH_INTERVAL)
+            now = time.monotonic()
+            for address, seen in list(self.last_seen.items()):
+                if now - seen > self.worker_ttl:
+                    logger.warning("worker %s silent for %.1f s; removing it", address,
+                                   now - seen)
+                    self.last_seen.pop(address, None)
+                    bs = self.worker_streams.get(address)
+                    if bs is not None:
+                        bs.abort()  # its stream handler removes it
+            for bs in self.client_streams.values():
+                bs.send({"op": "heartbeat"})
+
     async def close(self) -> None:
         self.stop()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self.events.close()
         for bs in [*self.client_streams.values(), *self.worker_streams.values()]:
             bs.abort()
@@ -203,14 +230,20 @@ class Scheduler(Server):
         handlers = {op: (lambda m, h=h: h(address, m))
                     for op, h in self.worker_stream_handlers.items()}
         expected = False
+        self.last_seen[address] = time.monotonic()
+
+        def seen() -> None:
+            self.last_seen[address] = time.monotonic()
+
         try:
-            await read_stream(comm, {**handlers, "closing": lambda m: None})
+            await read_stream(comm, {**handlers, "closing": lambda m: None}, seen)
         except (CommClosedError, ProtocolError, OSError):
             pass
         except Exception:
             logger.exception("worker %s sent a message that broke its handler", address)
         finally:
             expected = self._retiring.pop(address, False)
+            self.last_seen.pop(address, None)
             if self.worker_streams.get(address) is bs:
                 del self.worker_streams[address]
             bs.abort()

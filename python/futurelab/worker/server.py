@@ -10,11 +10,13 @@ import asyncio
 import logging
 import os
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..comm import Comm, connect
+from ..comm.handshake import AuthenticationError
 from ..errors import CommClosedError, ProtocolError
 from ..protocol.serialize import Opaque
 from ..rpc import BatchedSend, ConnectionPool, Server, read_stream
@@ -23,6 +25,9 @@ from . import state as st
 from .executor import run_task, sizeof
 
 logger = logging.getLogger("futurelab.worker")
+
+#: seconds between the worker's heartbeats to the scheduler
+HEARTBEAT_INTERVAL = 0.5
 
 
 class Worker(Server):
@@ -33,8 +38,10 @@ class Worker(Server):
 
     def __init__(self, scheduler_address: str, *, nthreads: int = 1, name: str | None = None,
                  listen_address: str | None = None, memory_limit: int = 0,
-                 security: Any = None) -> None:
+                 security: Any = None, death_timeout: float | None = 60.0) -> None:
         self.security = security
+        #: seconds to keep trying to (re)connect to the scheduler before closing
+        self.death_timeout = death_timeout
         self.scheduler_address = scheduler_address
         self.nthreads = nthreads
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
@@ -84,7 +91,28 @@ class Worker(Server):
     async def start(self) -> Worker:
         await self.listen(self._listen_address, self.security)
         self.state = st.WorkerState(self.address, self.nthreads)
-        comm = await connect(self.scheduler_address, security=self.security)
+        try:
+            await self._register()
+        except BaseException:
+            self.stop()
+            raise
+        self._spawn(self._heartbeats())
+        return self
+
+    async def _register(self) -> None:
+        """Connect to the scheduler, retrying until ``death_timeout``, and register."""
+        deadline = time.monotonic() + (self.death_timeout or 0)
+        while True:
+            try:
+                comm = await connect(self.scheduler_address, security=self.security,
+                                     timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+                break
+            except AuthenticationError:
+                raise
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.1)
         await comm.write({"op": "register-worker", "address": self.address,
                           "nthreads": self.nthreads, "name": self.name, "pid": os.getpid(),
                           "memory_limit": self.memory_limit})
@@ -96,7 +124,27 @@ class Worker(Server):
         self._spawn(self._read_scheduler(comm))
         logger.info("worker %s (%d threads) registered with %s", self.address, self.nthreads,
                     self.scheduler_address)
-        return self
+
+    async def _heartbeats(self) -> None:
+        while not self.closed.is_set():
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            if self.stream is not None and not self.stream.closed:
+                self.stream.send({"op": "heartbeat"})
+
+    async def _reconnect(self) -> None:
+        """The scheduler is gone: start afresh and register again (or close at the deadline)."""
+        logger.warning("worker %s lost its scheduler; reconnecting for up to %s s", self.name,
+                       self.death_timeout)
+        self.stream = None
+        self.state = st.WorkerState(self.address, self.nthreads)
+        self.data.clear()
+        self.actors.close()
+        try:
+            await self._register()
+        except (OSError, RuntimeError) as e:
+            logger.warning("worker %s: no scheduler at %s (%s); closing", self.name,
+                           self.scheduler_address, e)
+            await self.close()
 
     async def __aenter__(self) -> Worker:
         return await self.start()
@@ -127,8 +175,10 @@ class Worker(Server):
         except Exception:
             logger.exception("worker %s: scheduler stream failed", self.name)
         if not self.closed.is_set():
-            logger.info("worker %s lost its scheduler; closing", self.name)
-            self._spawn(self.close())
+            if self.death_timeout:
+                self._spawn(self._reconnect())
+            else:
+                self._spawn(self.close())
 
     async def close(self, timeout: float = 5.0) -> None:
         if self.closed.is_set():
