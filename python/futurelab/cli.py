@@ -27,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--name", default=None, help="worker name")
     w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     w.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    w.add_argument("--no-nanny", action="store_true",
+                   help="run the worker in this process, without a nanny restarting it")
+    w.add_argument("--memory-limit", default="0",
+                   help="pause new work at 80%% and restart the worker at 95%% of this "
+                        "(e.g. 4GB; default: no limit)")
     w.add_argument("--death-timeout", type=float, default=60.0,
                    help="seconds to keep trying to reach the scheduler (default 60)")
     for p in (s, w):
@@ -72,13 +77,34 @@ async def _serve(args: argparse.Namespace) -> int:
                            return_when=asyncio.FIRST_COMPLETED)
         await sched.close()
         return 0
+    from .nanny import parse_bytes, run_nanny
     from .worker.server import Worker
     address = args.scheduler if "://" in args.scheduler else f"tcp://{args.scheduler}"
+    try:
+        memory_limit = parse_bytes(args.memory_limit)
+    except ValueError as e:
+        print(f"futurelab worker: --memory-limit: {e}", file=sys.stderr)
+        return 2
+    if not args.no_nanny:
+        import uuid
+        name = args.name or f"worker-{uuid.uuid4().hex[:8]}"
+        forwarded = [address, "--nthreads", str(args.nthreads), "--name", name,
+                     "--host", args.host, "--port", str(args.port), "--log-level",
+                     args.log_level, "--death-timeout", str(args.death_timeout),
+                     "--protocol", args.protocol]
+        for flag in ("auth_file", "tls_ca_file", "tls_cert", "tls_key"):
+            value = getattr(args, flag)
+            if value:
+                forwarded += ["--" + flag.replace("_", "-"), value]
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        return await run_nanny(forwarded, memory_limit, name)
     try:
         worker = await Worker(address, nthreads=args.nthreads, name=args.name,
                               listen_address=f"{args.protocol}://{args.host}:{args.port}",
                               security=_security(args, create=False),
-                              death_timeout=args.death_timeout).start()
+                              death_timeout=args.death_timeout,
+                              memory_limit=memory_limit).start()
     except PermissionError as e:
         print(f"futurelab worker: {e}", file=sys.stderr)
         return 2

@@ -12,27 +12,30 @@ import atexit
 import logging
 import math
 import os
-import subprocess
-import sys
 import time
 import weakref
 from typing import Any
 
 from .client import sync as _sync
+from .nanny import WorkerProcess, parse_bytes
 from .scheduler.server import Scheduler
 from .security import Security, forget, remember
 from .worker.server import Worker
 
 logger = logging.getLogger("futurelab.cluster")
 
-_live_processes: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+_live_processes: weakref.WeakSet[WorkerProcess] = weakref.WeakSet()
 
 
 @atexit.register
 def _kill_leftovers() -> None:
-    for proc in list(_live_processes):
-        if proc.poll() is None:
-            proc.kill()
+    for wp in list(_live_processes):
+        wp.stopping = True
+        if wp.pid is not None and wp.returncode is None:
+            try:
+                os.kill(wp.pid, 9)
+            except ProcessLookupError:
+                pass
 
 
 def default_shape(processes: bool, n_workers: int | None,
@@ -70,8 +73,9 @@ class LocalCluster:
                  processes: bool = True, host: str = "127.0.0.1", scheduler_port: int = 0,
                  asynchronous: bool = False, loop: asyncio.AbstractEventLoop | None = None,
                  name: str | None = None, timeout: float = 30, security: Any = None,
-                 **kwargs: Any) -> None:
+                 memory_limit: int | str | None = None, **kwargs: Any) -> None:
         self.processes = processes
+        self.memory_limit = parse_bytes(memory_limit)
         self.n_workers, self.threads_per_worker = default_shape(processes, n_workers,
                                                                 threads_per_worker)
         self.host = host
@@ -149,24 +153,23 @@ class LocalCluster:
         if not self.processes:
             return await Worker(self.scheduler.address, nthreads=self.threads_per_worker,
                                 name=name, security=self.security).start()
-        cmd = [sys.executable, "-m", "futurelab", "worker", self.scheduler.address,
-               "--nthreads", str(self.threads_per_worker), "--name", name,
-               "--host", self.host, "--log-level", "warning"]
+        args = [self.scheduler.address, "--nthreads", str(self.threads_per_worker), "--name",
+                name, "--host", self.host, "--log-level", "warning"]
         if self.security is not None and self.security.secret is not None:
             if self.security.path is None:
                 self.security = self.security.to_temp_file()
                 self._own_secret_file = self.security.path
-            cmd += ["--auth-file", str(self.security.path)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
-        _live_processes.add(proc)
-        return proc
+            args += ["--auth-file", str(self.security.path)]
+        wp = await WorkerProcess(args, memory_limit=self.memory_limit, name=name).start()
+        _live_processes.add(wp)
+        return wp
 
     async def _wait_for_workers(self, n: int) -> None:
         assert self.scheduler is not None
         deadline = time.monotonic() + self.timeout
         while len(self.scheduler.state.workers) < n:
             for name, w in self.workers.items():
-                if isinstance(w, subprocess.Popen) and w.poll() is not None:
+                if isinstance(w, WorkerProcess) and (w.gave_up or w.returncode == 0):
                     raise RuntimeError(f"worker process {name} exited with code {w.returncode} "
                                        f"before registering")
             if time.monotonic() > deadline:
@@ -177,16 +180,8 @@ class LocalCluster:
     async def _stop_worker(self, w: Any, timeout: float = 5.0) -> None:
         if isinstance(w, Worker):
             await w.close()
-            return
-        proc: subprocess.Popen[bytes] = w
-        if proc.poll() is None:
-            proc.terminate()
-        deadline = time.monotonic() + timeout
-        while proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        else:
+            await w.stop(timeout)
 
     # ------------------------------------------------------------------ close
     def close(self, timeout: float | None = None) -> Any:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import logging
 import sys
 import threading
 import weakref
@@ -44,6 +45,7 @@ from .taskspec import TaskRef
 if TYPE_CHECKING:
     from .client.client import Client
 
+logger = logging.getLogger("futurelab.dask")
 _lock = threading.RLock()
 #: default Clients of this process that dask may use, oldest first
 _clients: list[weakref.ref[Client]] = []
@@ -374,10 +376,11 @@ class _AfterDaskImport(importlib.abc.MetaPathFinder):
             _remove_import_hook()
             try:
                 install_scheduler()
-            except Exception:  # noqa: BLE001 - never break `import dask`
-                pass
+            except Exception:
+                logger.warning("futurelab could not register as dask's scheduler",
+                               exc_info=True)
 
-        loader.exec_module = exec_then_install  # type: ignore[union-attr]
+        loader.exec_module = exec_then_install  # type: ignore[method-assign,union-attr]
         return spec
 
 

@@ -123,7 +123,12 @@ async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
             handler = handlers.get(op) if isinstance(op, str) else None
             if handler is None:
                 raise ProtocolError(f"unknown stream operation {op!r} from {comm.peer_address}")
-            handler(msg)
+            try:
+                handler(msg)
+            except (KeyError, TypeError, ValueError) as e:
+                # one malformed message: say so and go on with the next
+                logger.warning("bad %r message from %s: %s: %s", op, comm.peer_address,
+                               type(e).__name__, e)
         if on_batch_done is not None:
             on_batch_done()
 

@@ -171,7 +171,8 @@ class Client(CollectionsMixin, TransferMixin):
             global _default_client
             _default_client = self
         # dask collections hook (issue 12): a default Client becomes dask's scheduler
-        from .collections import on_client_start; on_client_start(self)  # noqa: E702
+        from .collections import on_client_start
+        on_client_start(self)
         self._flush()
         if "ipykernel" in sys.modules:  # JupyterLab sidebar bridge (futurelab.jupyter.bridge)
             from ..jupyter.bridge import maybe_register; maybe_register()  # noqa: E702
@@ -514,6 +515,11 @@ class Client(CollectionsMixin, TransferMixin):
         return self.sync(self._scheduler_request, {"op": "ncores"})
 
     ncores = nthreads
+
+    def primitives_state(self) -> Any:
+        """A snapshot of every coordination primitive (queues, locks, …) on the scheduler."""
+        from ..primitives.introspect import primitives_state
+        return self.sync(primitives_state, self)
 
     def live_model(self) -> Any:
         """This client's live state model (one per client), which feeds every view."""

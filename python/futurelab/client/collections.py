@@ -77,10 +77,11 @@ class CollectionsMixin:
         client: Client = self  # type: ignore[assignment]
         if self._serializing:
             func_op = _pickle_checked(_dask.run_node, "futurelab.dask_integration.run_node")
-            pickle_args: Any = self._pickle_args
+            pickle_args = self._pickle_args
         else:
             func_op = Opaque(_dask.run_node)
-            pickle_args = lambda args, key: Opaque(args)  # noqa: E731
+            def pickle_args(args: tuple[Any, ...], key: str) -> Opaque:
+                return Opaque(args)
         if isinstance(workers, str):
             workers = [workers]
         with self._lock:

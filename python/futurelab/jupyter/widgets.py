@@ -23,6 +23,7 @@ import asyncio
 import inspect
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -73,7 +74,9 @@ class LiveView:
 
     # ------------------------------------------------------------------ display
     def widget_bundle(self) -> dict[str, Any]:
-        """The widget-view part of a mime bundle."""
+        """The widget-view part of a mime bundle (the view now counts as displayed)."""
+        _displayed.add(self)
+        self.root._futurelab_view = self  # the view lives as long as its widgets do
         bundle = self.root._repr_mimebundle_()
         return {WIDGET_MIME: bundle[WIDGET_MIME]} if bundle and WIDGET_MIME in bundle else {}
 
@@ -119,30 +122,78 @@ class LiveView:
             self.model.remove_listener(self._on_model)
 
     def sync(self, timeout: float = 10.0) -> bool:
-        """Block until the views of this client have drawn the model's current state.
-
-        Handy as a notebook's last line: a saved notebook keeps widget updates that arrived while
-        a cell was running, so end by waiting for the final picture.
-
-        Returns:
-            False when ``timeout`` passed first.
-        """
-        model = self.model
-        if model is None:
-            return True
-        drawn = threading.Event()
-
-        def once(m: LiveModel) -> None:
-            # listeners run in order, so every view registered earlier has just redrawn
-            m.remove_listener(once)
-            drawn.set()
-        model.add_listener(once)
-        return drawn.wait(timeout)
+        """Same as :func:`sync` (every displayed view, not only this one)."""
+        return sync(timeout)
 
     def close(self) -> None:
         """Stop updating and close the widgets."""
         self.close_listener()
         self.root.close()
+
+
+#: every view displayed so far (kept alive by its root widget, dropped when that is closed)
+_displayed: weakref.WeakSet[LiveView] = weakref.WeakSet()
+
+
+def _widget_tree(widget: w.Widget) -> list[w.Widget]:
+    out = [widget]
+    layout = getattr(widget, "layout", None)
+    if isinstance(layout, w.Widget):
+        out.append(layout)
+    for child in getattr(widget, "children", ()):
+        out += _widget_tree(child)
+    return out
+
+
+_UNFINISHED = frozenset({"released", "waiting", "queued", "no-worker", "processing"})
+
+
+def _caught_up(model: LiveModel) -> bool:
+    """True when the model has heard how every finished future of its client ended."""
+    for key, st in list(model.client.futures.items()):
+        task = model.tasks.get(key)
+        if st.done() and task is not None and task.state in _UNFINISHED:
+            return False
+    return True
+
+
+def sync(timeout: float = 10.0) -> bool:
+    """Bring every displayed view up to date now, and send its whole state again.
+
+    In a live notebook there is no need for this.  A notebook executed headless (nbclient,
+    ``jupyter nbconvert --execute``) keeps only the widget updates that arrived while some cell was
+    running, so it should end with a cell calling ``sync()``: the saved file then shows each
+    view's final state, in its widgets and in its static HTML.
+
+    Returns:
+        False when the live models did not answer within ``timeout`` seconds.
+
+    >>> # from futurelab.jupyter.widgets import sync
+    >>> # sync()
+    """
+    views = [v for v in list(_displayed) if getattr(v.root, "comm", None) is not None]
+    models = {id(v.model): v.model for v in views
+              if v.model is not None and v.model.client.status == "running"}
+    deadline = time.monotonic() + timeout
+    ok = True
+    for model in models.values():
+        while not _caught_up(model) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the scheduler batches task events ~0.1 s apart
+        drawn = threading.Event()
+
+        def once(m: LiveModel, drawn: threading.Event = drawn) -> None:
+            # listeners run in order: every view registered before this one has just redrawn
+            m.remove_listener(once)
+            drawn.set()
+        model.add_listener(once)
+        ok = drawn.wait(max(0.0, deadline - time.monotonic())) and ok
+    for view in views:
+        view.update()
+        for widget in _widget_tree(view.root):
+            if widget.comm is not None:
+                widget.send_state()
+        view.refresh_static()
+    return ok
 
 
 # ---------------------------------------------------------------------- Future
@@ -211,8 +262,7 @@ class FutureView(LiveView):
             self._done_at = time.monotonic()
         model = getattr(ref.client, "_model", None)
         task = model.tasks.get(ref.key) if model is not None else None
-        return (task is None or task.state not in ("processing", "waiting", "queued",
-                                                   "released", "no-worker")
+        return (task is None or task.state not in _UNFINISHED
                 or time.monotonic() - self._done_at > 2.0)
 
     def settled(self) -> bool:
@@ -467,8 +517,11 @@ class ClusterView(LiveView):
         self._thread.start()
         return self._thread
 
-    def refresh(self) -> None:
+    def update(self) -> None:
         self.table.value = r.cluster_html(self.cluster)
+
+    def refresh(self) -> None:
+        self.update()
         self.refresh_static()
 
     def static_html(self) -> str:
