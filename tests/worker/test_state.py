@@ -509,3 +509,11 @@ def test_validate_catches_broken_invariant(worker_state: WorkerState) -> None:
     with pytest.raises(AssertionError):
         ws.validate()
     ws.executing.add(ts)
+
+
+def test_paused_worker_starts_nothing_until_resumed() -> None:
+    from futurelab.worker.state import SetPaused
+    ws = WorkerState("tcp://me", 1)
+    ws.handle(SetPaused(True))
+    assert ws.handle(ComputeTask("t-1", {"f": 1}, (0, 1))) == []
+    assert ws.handle(SetPaused(False)) == [Execute("t-1")]

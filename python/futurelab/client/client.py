@@ -174,8 +174,9 @@ class Client(CollectionsMixin, TransferMixin):
         from .collections import on_client_start
         on_client_start(self)
         self._flush()
-        if "ipykernel" in sys.modules:  # JupyterLab sidebar bridge (futurelab.jupyter.bridge)
-            from ..jupyter.bridge import maybe_register; maybe_register()  # noqa: E702
+        if "ipykernel" in sys.modules:  # JupyterLab sidebar: kernel comm (jupyter/bridge.py)
+            from ..jupyter.bridge import maybe_register
+            maybe_register()
         return self
 
     async def _connect_scheduler(self) -> Any:

@@ -76,6 +76,7 @@ def maybe_register() -> Bridge | None:
             _bridge = Bridge()
             get_comm_manager().register_target(TARGET, _bridge.on_open)
         bridge = _bridge
+    assert bridge is not None
     bridge.announce()
     bridge.wake()
     return bridge
@@ -139,7 +140,7 @@ class Bridge:
             from comm import create_comm
             c = create_comm(target_name=ANNOUNCE_TARGET, data={"protocol": PROTOCOL})
             c.close()
-        except Exception:  # noqa: BLE001 - no front end listening is fine
+        except Exception:  # no front end listening is fine
             log.debug("announce failed", exc_info=True)
 
     # ------------------------------------------------------------------ actions (subshell thread)
@@ -194,7 +195,7 @@ class Bridge:
                     return
             try:
                 self._publish(comms)
-            except Exception:  # noqa: BLE001 - keep publishing after a bad snapshot
+            except Exception:  # keep publishing after a bad snapshot
                 log.exception("futurelab sidebar snapshot failed")
             time.sleep(self.interval)
 
@@ -214,7 +215,7 @@ class Bridge:
         for c, context in comms:
             try:
                 context.copy().run(c.send, msg)
-            except Exception:  # noqa: BLE001 - a comm closing under us
+            except Exception:  # a comm closing under us
                 log.debug("send failed", exc_info=True)
 
     def _bind(self, client: Any) -> None:

@@ -93,13 +93,13 @@ class LiveView:
         if handle is not None:
             self._handles.append(handle)
 
-    def refresh_static(self) -> None:
+    def refresh_static(self, force: bool = False) -> None:
         """Re-send the snapshot to every place this view was displayed (if it changed)."""
         with self._static_lock:
             if not self._handles:
                 return
             bundle = self._repr_mimebundle_()
-            if bundle["text/html"] == self._last_static:
+            if bundle["text/html"] == self._last_static and not force:
                 return
             self._last_static = bundle["text/html"]
             for handle in self._handles:
@@ -192,7 +192,7 @@ def sync(timeout: float = 10.0) -> bool:
         for widget in _widget_tree(view.root):
             if widget.comm is not None:
                 widget.send_state()
-        view.refresh_static()
+        view.refresh_static(force=True)
     return ok
 
 

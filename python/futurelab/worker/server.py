@@ -28,6 +28,8 @@ logger = logging.getLogger("futurelab.worker")
 
 #: seconds between the worker's heartbeats to the scheduler
 HEARTBEAT_INTERVAL = 0.5
+#: start no new tasks above this fraction of the memory limit
+PAUSE_FRACTION = 0.8
 
 
 class Worker(Server):
@@ -97,7 +99,21 @@ class Worker(Server):
             self.stop()
             raise
         self._spawn(self._heartbeats())
+        if self.memory_limit:
+            self._spawn(self._watch_memory())
         return self
+
+    async def _watch_memory(self) -> None:
+        """Pause new work above PAUSE_FRACTION of the memory limit (the nanny kills above)."""
+        import psutil
+        proc = psutil.Process()
+        while not self.closed.is_set():
+            await asyncio.sleep(0.1)
+            over = proc.memory_info().rss > PAUSE_FRACTION * self.memory_limit
+            if over != self.state.paused:
+                logger.warning("worker %s %s", self.name, "paused: memory is short" if over
+                               else "resumed")
+                self.handle(st.SetPaused(over, stimulus_id="memory"))
 
     async def _register(self) -> None:
         """Connect to the scheduler, retrying until ``death_timeout``, and register."""

@@ -103,6 +103,13 @@ class UpdateData(WorkerEvent):
 
 
 @dataclass
+class SetPaused(WorkerEvent):
+    """Memory is short (or fine again): start no new tasks while paused."""
+
+    paused: bool
+
+
+@dataclass
 class StealRequest(WorkerEvent):
     """The scheduler wants this task back if it has not started."""
 
@@ -202,6 +209,8 @@ class WorkerState:
         self.in_flight_workers: dict[str, set[WTask]] = {}
         #: dependencies waiting to be fetched
         self.fetching: set[WTask] = set()
+        #: no new tasks start while paused (memory is short); running ones go on
+        self.paused = False
         self.log: deque[tuple[str, str, str, str]] = deque(maxlen=log_size)
         self._stimulus = ""
 
@@ -448,6 +457,9 @@ class WorkerState:
                 if dependent.state == "waiting" and not dependent.waiting_for:
                     self._make_ready(dependent)
 
+    def _on_SetPaused(self, ev: SetPaused, out: list[Instruction]) -> None:
+        self.paused = ev.paused
+
     def _on_StealRequest(self, ev: StealRequest, out: list[Instruction]) -> None:
         ts = self.tasks.get(ev.key)
         ok = ts is not None and ts.compute and ts.state in ("ready", "waiting")
@@ -479,6 +491,8 @@ class WorkerState:
 
     # ------------------------------------------------------------------ scheduling
     def _ensure_computing(self, out: list[Instruction]) -> None:
+        if self.paused:
+            return
         while len(self.executing) < self.nthreads and self.rejoining:
             ts = self.rejoining.popleft()
             self.long_running.discard(ts)
