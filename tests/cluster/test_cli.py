@@ -13,8 +13,7 @@ from futurelab import Client
 def scheduler() -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
     proc = start("scheduler", "--port", str(port))
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # "futurelab scheduler at tcp://127.0.0.1:PORT"
+    line = proc.next_line()  # "futurelab scheduler at tcp://127.0.0.1:PORT"
     assert f"tcp://127.0.0.1:{port}" in line, line
     yield proc, f"tcp://127.0.0.1:{port}"
     stop(proc)
@@ -64,9 +63,9 @@ def test_worker_exits_when_scheduler_stops(scheduler: tuple[subprocess.Popen[str
 
 def test_worker_reports_unreachable_scheduler() -> None:
     worker = start("worker", f"tcp://127.0.0.1:{free_port()}", "--death-timeout", "1")
-    out, _ = worker.communicate(timeout=30)
-    assert worker.returncode == 1
-    assert "cannot reach the scheduler" in out
+    assert worker.wait(timeout=30) == 1
+    assert worker.next_line() is not None
+    assert "cannot reach the scheduler" in "".join(worker.output)
 
 
 def test_client_to_unreachable_address_fails_within_timeout() -> None:

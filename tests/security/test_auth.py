@@ -156,7 +156,7 @@ def test_cli_cluster_with_auth_file(tmp_path: Path) -> None:
     port = free_port()
     sched = start("scheduler", "--port", str(port), "--auth-file", str(secret))
     try:
-        assert sched.stdout is not None and "futurelab scheduler at" in sched.stdout.readline()
+        assert "futurelab scheduler at" in sched.next_line()
         assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600  # created by the scheduler
         worker = start("worker", f"tcp://127.0.0.1:{port}", "--auth-file", str(secret))
         try:

@@ -33,6 +33,7 @@ framing and the connection must be dropped.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Sequence
 
 from futurelab.errors import FrameTooLargeError, ProtocolError
@@ -44,6 +45,21 @@ Frame = bytes | memoryview
 
 #: Frames at least this long are received into their own preallocated buffer.
 LARGE_FRAME_BYTES = 64 * 1024
+
+_local = threading.local()
+
+
+def _scratch() -> memoryview:
+    """This thread's receive buffer for small frames.
+
+    One per thread, shared by every decoder: ``get_buffer`` and ``buffer_updated`` run back to
+    back within one event-loop callback, and small frames are copied out before returning, so
+    thousands of idle connections cost no buffer each.
+    """
+    view: memoryview | None = getattr(_local, "view", None)
+    if view is None:
+        view = _local.view = memoryview(bytearray(LARGE_FRAME_BYTES))
+    return view
 
 _U64 = struct.Struct("<Q")
 _COUNT, _LENGTHS, _FRAME = 0, 1, 2
@@ -108,8 +124,6 @@ class FrameDecoder:
         self._large: bytearray | None = None  # large frame being received
         self._large_view = memoryview(b"")
         self._large_filled = 0
-        self._scratch = bytearray(LARGE_FRAME_BYTES)
-        self._scratch_view = memoryview(self._scratch)
         self._error: Exception | None = None
 
     # -- public API ------------------------------------------------------
@@ -145,7 +159,7 @@ class FrameDecoder:
         self._check_usable()
         if self._large is not None:
             return self._large_view[self._large_filled :]
-        return self._scratch_view
+        return _scratch()
 
     def buffer_updated(self, nbytes: int) -> list[list[Frame]]:
         """Account for ``nbytes`` written into the last :meth:`get_buffer` result.
@@ -162,7 +176,7 @@ class FrameDecoder:
                     self._finish_large(out)
                     self._run(memoryview(b""), out)
                 return out
-            return self._consume(self._scratch_view[:nbytes])
+            return self._consume(_scratch()[:nbytes])
         except Exception as exc:
             self._error = exc
             raise

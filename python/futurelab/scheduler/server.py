@@ -180,7 +180,10 @@ class Scheduler(Server):
 
     # ------------------------------------------------------------------ clients
     async def _register_client(self, msg: dict[str, Any], comm: Comm) -> None:
-        client = str(msg["client"])
+        client = msg.get("client")
+        if not isinstance(client, str) or not client:
+            await _refuse(comm, "register-client needs a 'client' id (a string)")
+            return
         await comm.write({"status": "OK", "address": self.address, "id": client})
         bs = self.client_streams[client] = BatchedSend(comm)
         self.state.clients.setdefault(client, set())
@@ -217,7 +220,12 @@ class Scheduler(Server):
 
     # ------------------------------------------------------------------ workers
     async def _register_worker(self, msg: dict[str, Any], comm: Comm) -> None:
-        address = str(msg["address"])
+        address = msg.get("address")
+        nthreads = msg.get("nthreads", 1)
+        if not isinstance(address, str) or not isinstance(nthreads, int) or nthreads < 1:
+            await _refuse(comm, "register-worker needs an 'address' (a string) and 'nthreads' "
+                                "(a positive integer)")
+            return
         if address in self.worker_streams:
             await comm.write({"status": "error", "message": f"worker {address} already exists"})
             comm.abort()
@@ -290,6 +298,15 @@ class Scheduler(Server):
         addrs = workers if workers is not None else list(ws_all)
         return {a: sorted(ts.key for ts in ws_all[a].has_what) if a in ws_all else []
                 for a in addrs}
+
+
+async def _refuse(comm: Comm, message: str) -> None:
+    logger.warning("refused %s: %s", comm.peer_address, message)
+    try:
+        await comm.write({"status": "error", "message": message})
+    except (CommClosedError, OSError):
+        pass
+    comm.abort()
 
 
 async def run_scheduler(address: str, stop: asyncio.Event | None = None) -> None:
