@@ -28,6 +28,12 @@ Handler = Callable[[dict[str, Any], Comm], Any]
 StreamHandler = Callable[[dict[str, Any]], Any]
 
 
+#: under sustained traffic, a stream writes at most once per this many seconds
+BATCH_INTERVAL = 0.002
+#: a batch with more messages than this means traffic is sustained
+BUSY_BATCH = 8
+
+
 class RemoteError(Exception):
     """A peer answered a request with an error."""
 
@@ -134,14 +140,23 @@ async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
 
 
 class BatchedSend:
-    """Send messages on a comm in batches: everything sent within one loop tick goes together.
+    """Send messages on a comm in batches.
+
+    A message after a quiet spell goes out on the next loop tick (with whatever else was sent in
+    that tick), so a lone request pays no delay; under sustained traffic, writes are spaced at
+    least ``interval`` seconds apart and everything sent meanwhile travels in one batch, so the
+    per-write costs (framing, a syscall, one decode at the other end) are shared by many.
 
     ``send`` never blocks and never fails; if the comm breaks, later messages are dropped and
     :attr:`closed` is set (the owner learns it from its reading side).
     """
 
-    def __init__(self, comm: Comm) -> None:
+    def __init__(self, comm: Comm, interval: float = BATCH_INTERVAL) -> None:
         self.comm = comm
+        self.interval = interval
+        self._last = 0.0
+        #: the last batch was big: traffic is sustained, so space the writes out
+        self._busy = False
         self.buffer: list[Any] = []
         self.closed = False
         self._wake = asyncio.Event()
@@ -159,10 +174,15 @@ class BatchedSend:
             while not self.closed:
                 await self._wake.wait()
                 self._wake.clear()
-                await asyncio.sleep(0)  # let this tick's other messages join the batch
+                loop = asyncio.get_running_loop()
+                wait = self._last + self.interval - loop.time() if self._busy else 0.0
+                # let this tick's other messages join the batch, or a busy spell's
+                await asyncio.sleep(wait if wait > 0 else 0)
                 if not self.buffer:
                     continue
+                self._last = loop.time()
                 batch, self.buffer = self.buffer, []
+                self._busy = len(batch) > BUSY_BATCH
                 self.messages_sent += len(batch)
                 await self.comm.write(batch)
         except (CommClosedError, OSError):

@@ -668,3 +668,14 @@ def test_seceded_task_gathers_many_subtasks_on_one_thread(single_thread_client):
     c = single_thread_client
     assert c.submit(spec_f, 200).result(timeout=TIMEOUT) == sum(i * i for i in range(200))
     assert c.submit(with_worker_client, 50).result(timeout=TIMEOUT) == sum(range(1, 51))
+
+
+def test_release_then_resubmit_same_key_keeps_it(client):
+    """A Future dropped and the same pure call submitted again at once must stay computable."""
+    x = uniq()
+    for _ in range(20):
+        f = client.submit(inc, x)
+        del f
+        g = client.submit(inc, x)
+        assert g.result(timeout=TIMEOUT) == x + 1
+        del g

@@ -74,6 +74,7 @@ class Client(CollectionsMixin, TransferMixin):
         self.refcount: dict[str, int] = {}
         self._lock = threading.RLock()
         self._outbox: list[dict[str, Any]] = []
+        self._releases: list[str] = []
         self._flush_scheduled = False
         self._stream: BatchedSend | None = None
         self.security = security
@@ -259,6 +260,10 @@ class Client(CollectionsMixin, TransferMixin):
     def _send(self, *msgs: dict[str, Any]) -> None:
         """Queue messages for the scheduler (thread-safe; sent together on the next loop tick)."""
         with self._lock:
+            if self._releases:
+                # keep order: a key released and then submitted again must arrive in that order
+                self._outbox.append({"op": "client-releases-keys", "keys": self._releases})
+                self._releases = []
             self._outbox.extend(msgs)
             if self._flush_scheduled:
                 return
@@ -274,6 +279,9 @@ class Client(CollectionsMixin, TransferMixin):
             if self._stream is None:
                 return
             msgs, self._outbox = self._outbox, []
+            if self._releases:
+                msgs.append({"op": "client-releases-keys", "keys": self._releases})
+                self._releases = []
         if msgs:
             self._stream.send(*msgs)
 
@@ -300,8 +308,17 @@ class Client(CollectionsMixin, TransferMixin):
                 return
             self.refcount.pop(key, None)
             self.futures.pop(key, None)
-        if self.status in ("running", "newly-created"):
-            self._send({"op": "client-releases-keys", "keys": [key]})
+            if self.status not in ("running", "newly-created"):
+                return
+            # released keys travel together: one message per flush, not one per Future
+            self._releases.append(key)
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        try:
+            self._call_soon(self._flush)
+        except RuntimeError:
+            pass
 
     # ------------------------------------------------------------------ messages in
     def _on_key_in_memory(self, msg: dict[str, Any]) -> None:

@@ -148,11 +148,22 @@ def _widget_tree(widget: w.Widget) -> list[w.Widget]:
 _UNFINISHED = frozenset({"released", "waiting", "queued", "no-worker", "processing"})
 
 
-def _caught_up(model: LiveModel) -> bool:
-    """True when the model has heard how every finished future of its client ended."""
+def _caught_up(model: LiveModel, unknown_ok: bool) -> bool:
+    """True when the model has heard how every finished future of its client ended.
+
+    With ``unknown_ok``, futures the model never heard of at all count as heard (they may have
+    ended before it subscribed, and then they never will be).
+    """
+    with model.lock:
+        streamed = {rec["key"] for rec in model.stream}
+        tasks = dict(model.tasks)
     for key, st in list(model.client.futures.items()):
-        task = model.tasks.get(key)
-        if st.done() and task is not None and task.state in _UNFINISHED:
+        if not st.done() or st.status == "cancelled" or key in streamed:
+            continue
+        task = tasks.get(key)
+        if task is None and not unknown_ok:
+            return False
+        if task is not None and task.state in _UNFINISHED:
             return False
     return True
 
@@ -176,9 +187,12 @@ def sync(timeout: float = 10.0) -> bool:
               if v.model is not None and v.model.client.status == "running"}
     deadline = time.monotonic() + timeout
     ok = True
+    grace = time.monotonic() + 1.0
     for model in models.values():
-        while not _caught_up(model) and time.monotonic() < deadline:
-            time.sleep(0.01)  # the scheduler batches task events ~0.1 s apart
+        # the scheduler batches task events ~0.1 s apart: give the last ones time to arrive
+        while (not _caught_up(model, unknown_ok=time.monotonic() > grace)
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
         drawn = threading.Event()
 
         def once(m: LiveModel, drawn: threading.Event = drawn) -> None:
@@ -254,7 +268,11 @@ class FutureView(LiveView):
         return f"<Future: status: {info['status']}, key: {info['key']}>"
 
     def finished(self) -> bool:
-        """Done, and the model has the task's timings (or they are not coming: 2 s grace)."""
+        """Done, and the model has the task's timings (or they are not coming: 2 s grace).
+
+        The model may hear of the task only after the client does (its events are batched), or
+        not at all (the task ended before the model subscribed).
+        """
         ref = self._future_ref
         if not ref._state.done():
             return False
@@ -262,7 +280,7 @@ class FutureView(LiveView):
             self._done_at = time.monotonic()
         model = getattr(ref.client, "_model", None)
         task = model.tasks.get(ref.key) if model is not None else None
-        return (task is None or task.state not in _UNFINISHED
+        return ((task is not None and task.state not in _UNFINISHED)
                 or time.monotonic() - self._done_at > 2.0)
 
     def settled(self) -> bool:

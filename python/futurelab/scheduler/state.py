@@ -52,6 +52,7 @@ from .events import (
     TaskSpec,
     UpdateGraph,
 )
+from . import transitions
 from .transitions import TRANSITIONS
 
 ALLOWED_FAILURES = 3
@@ -655,15 +656,31 @@ class SchedulerState:
     def _fill_workers(self) -> None:
         """Hand queued tasks, in priority order, to workers with free capacity."""
         queued = self.queued
-        while queued and self.workers:
-            ts = queued[0]
-            if ts.state != "queued":
-                heapq.heappop(queued)
-                continue
-            if policy.decide_worker(ts, self.workers, self.durations) is None:
-                return
+        while queued and queued[0].state != "queued":
             heapq.heappop(queued)
-            self._transitions({ts.key: "processing"})
+        if not queued or not self.workers:
+            return
+        # free slots per worker, sized for the head of the queue, computed once per stimulus
+        prefix = queued[0].prefix
+        free = {ws: n for ws in self.workers.values()
+                if (n := policy.capacity(ws, self.durations, prefix) - len(ws.processing)) > 0}
+        while queued and free:
+            ts = heapq.heappop(queued)
+            if ts.state != "queued":
+                continue
+            if ts.dependencies:
+                ws = policy.decide_worker(ts, self.workers, self.durations)
+                if ws is None:
+                    heapq.heappush(queued, ts)
+                    return
+            else:
+                ws = max(free, key=free.__getitem__)
+            transitions.assign(self, ts, ws)
+            self._log(ts, "queued", "processing")
+            if ws in free:
+                free[ws] -= 1
+                if free[ws] <= 0:
+                    del free[ws]
 
     # ------------------------------------------------------------------ invariants
     def validate(self) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from . import policy
 
 if TYPE_CHECKING:
-    from .state import Recs, SchedulerState, TaskState
+    from .state import Recs, SchedulerState, TaskState, WorkerInfo
 
 def _released_waiting(s: SchedulerState, ts: TaskState) -> Recs:
     recs: Recs = {}
@@ -42,8 +42,11 @@ def _released_waiting(s: SchedulerState, ts: TaskState) -> Recs:
 
 
 def _waiting_processing(s: SchedulerState, ts: TaskState) -> Recs:
-    ws = policy.decide_worker(ts, s.workers, s.durations)
     ts.waiting_on = set()
+    if s.queued and not ts.dependencies and ts.workers is None:
+        ws = None  # root tasks wait their turn behind those already queued
+    else:
+        ws = policy.decide_worker(ts, s.workers, s.durations)
     if ws is None:
         ts.state = "queued"
         if ts.workers is not None:
@@ -51,6 +54,12 @@ def _waiting_processing(s: SchedulerState, ts: TaskState) -> Recs:
         else:
             heapq.heappush(s.queued, ts)
         return {}
+    assign(s, ts, ws)
+    return {}
+
+
+def assign(s: SchedulerState, ts: TaskState, ws: WorkerInfo) -> None:
+    """Send ``ts`` to ``ws`` (the common end of every edge into ``processing``)."""
     s.unrunnable.discard(ts)
     ts.state = "processing"
     ts.processing_on = ts.last_worker = ws.address
@@ -62,7 +71,6 @@ def _waiting_processing(s: SchedulerState, ts: TaskState) -> Recs:
         "nbytes": {d.key: d.nbytes for d in ts.dependencies},
         **ts.run_spec,
     })
-    return {}
 
 
 def _processing_memory(s: SchedulerState, ts: TaskState) -> Recs:
