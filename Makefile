@@ -1,6 +1,7 @@
 # futurelab developer entry points. On a fresh machine (python3, node + npm) these do all set-up:
 #
-#   make test    venv + editable install with [test] + labextension build, then pytest (+ test-ui)
+#   make test    venv + editable install with [test] + labextension build, then pytest, jest
+#                (test-js) and the browser tests (test-ui, Debian's /usr/bin/chromium)
 #   make lab     same set-up, then JupyterLab on notebooks/ (127.0.0.1)
 #   make bench   set-up with [bench], then python -m benchmarks
 #   make clean   remove build output (keeps .venv and node_modules; see distclean)
@@ -41,11 +42,15 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 LAB_PORT ?= 8888
 LAB_ARGS ?=
 
-.PHONY: test test-py test-ui lab bench env env-bench link-labextension build-labextension \
+UI_DIR := labextension/ui-tests
+CHROMIUM_PATH ?= /usr/bin/chromium
+PLAYWRIGHT_ARGS ?=
+
+.PHONY: test test-py test-js test-ui lab bench env env-bench link-labextension build-labextension \
         clean distclean help FORCE
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
 # --- environment ----------------------------------------------------------------------------
 
@@ -104,15 +109,26 @@ env-bench: $(VENV)/.installed-bench
 
 # --- targets --------------------------------------------------------------------------------
 
-test: test-py test-ui
+test: test-py test-js test-ui
 
 test-py: env
 	$(PY) -m pytest $(TESTS) -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# Hook for browser tests (galata / playwright-core against /usr/bin/chromium, see
-# /work/shared/toolchain.md). There are none yet: this target only says so.
-test-ui: env
-	@echo "test-ui: no UI tests yet (labextension/ui-tests/ does not exist); nothing to run."
+# Unit tests of the labextension's front-end model (jest + ts-jest, fed by recorded comm messages).
+test-js: node_modules/.installed
+	jlpm jest
+
+# Browser tests: @playwright/test drives Debian's Chromium ($(CHROMIUM_PATH); Playwright downloads
+# no browser) against a real JupyterLab that labextension/ui-tests/start_lab.sh starts and stops.
+# Screenshots: labextension/ui-tests/test-results/screenshots/; report: .../playwright-report/.
+test-ui: env $(UI_DIR)/node_modules/.installed
+	@test -x "$(CHROMIUM_PATH)" || { echo "test-ui: no Chromium at $(CHROMIUM_PATH):" \
+	  "apt-get install chromium (or set CHROMIUM_PATH)"; exit 1; }
+	cd $(UI_DIR) && CHROMIUM_PATH="$(CHROMIUM_PATH)" CI=1 npx playwright test $(PLAYWRIGHT_ARGS)
+
+$(UI_DIR)/node_modules/.installed: $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	cd $(UI_DIR) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-fund --no-audit
+	@touch $@
 
 lab: env
 	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) \
@@ -123,8 +139,9 @@ bench: env-bench
 
 clean:
 	rm -rf labextension/lib tsconfig.tsbuildinfo $(LABEXT_OUT) dist build \
-	  python/*.egg-info *.egg-info test-results playwright-report
+	  python/*.egg-info *.egg-info test-results playwright-report \
+	  $(UI_DIR)/test-results $(UI_DIR)/playwright-report $(UI_DIR)/.cache
 
 # Also drops installed dependencies: the next `make` reinstalls everything (slow).
 distclean: clean
-	rm -rf node_modules .yarn/cache .yarn/install-state.gz $(VENV)
+	rm -rf node_modules .yarn/cache .yarn/install-state.gz $(VENV) $(UI_DIR)/node_modules

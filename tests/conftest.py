@@ -1,22 +1,11 @@
-"""Shared fixtures: clients over in-process clusters, and condition waiting with deadlines."""
+"""Shared fixtures: clients over in-process clusters; test modules shipped to workers by value."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Iterator
 
 import futurelab
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.005,
-             what: str = "condition") -> None:
-    """Poll ``predicate`` until it is true; fail the test if ``timeout`` passes first."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout} s")
-        time.sleep(interval)
+import pytest
+from _util import wait_for as wait_for  # re-exported for older imports
 
 
 @pytest.fixture

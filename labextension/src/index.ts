@@ -1,46 +1,76 @@
 /**
  * futurelab JupyterLab extension: plugins only.
  *
- * For now a single plugin adds a placeholder panel to the left sidebar. The
- * real sidebar (kernel follower, comm-fed ClientModel, views) replaces the
- * placeholder widget later; the panel id 'futurelab-sidebar' stays stable so
- * UI tests can open it with `[data-id="futurelab-sidebar"]`.
+ * The sidebar plugin builds the ClientModel (model.ts), the KernelFollower
+ * that feeds it from the active notebook's or console's kernel (kernel.ts),
+ * and the SidebarPanel showing it (sidebar/). The panel id
+ * 'futurelab-sidebar' is stable: UI tests open it with
+ * `[data-id="futurelab-sidebar"]`.
  */
 import {
+  ILabShell,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { IConsoleTracker } from '@jupyterlab/console';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { listIcon } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
+import type { Widget } from '@lumino/widgets';
 
-/** Id of the sidebar panel; the sidebar tab carries it as `data-id`. */
-const SIDEBAR_ID = 'futurelab-sidebar';
-
-/** Placeholder text until a Client in the active kernel is followed. */
-const EMPTY_TEXT = 'No futurelab Client in this kernel yet';
-
-/** Builds the (placeholder) sidebar panel. */
-function createSidebar(): Widget {
-  const panel = new Widget();
-  panel.id = SIDEBAR_ID;
-  panel.addClass('jp-FuturelabSidebar');
-  panel.title.icon = listIcon;
-  panel.title.caption = 'futurelab';
-  panel.title.label = 'futurelab';
-
-  const empty = document.createElement('p');
-  empty.className = 'jp-FuturelabSidebar-empty';
-  empty.textContent = EMPTY_TEXT;
-  panel.node.appendChild(empty);
-  return panel;
-}
+import { IKernelWidget, KernelFollower } from './kernel';
+import { ClientModel } from './model';
+import { SidebarPanel } from './sidebar/panel';
+import { CommandIDs, PLUGIN_IDS } from './tokens';
 
 const sidebarPlugin: JupyterFrontEndPlugin<void> = {
-  id: 'futurelab:sidebar',
-  description: 'The futurelab sidebar: futures, tasks and workers of the Client in the active kernel.',
+  id: PLUGIN_IDS.sidebar,
+  description:
+    'The futurelab sidebar: futures, task stream, workers and primitives of the Client in the active kernel.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd): void => {
-    app.shell.add(createSidebar(), 'left', { rank: 900 });
+  optional: [INotebookTracker, IConsoleTracker, ILabShell],
+  activate: (
+    app: JupyterFrontEnd,
+    notebooks: INotebookTracker | null,
+    consoles: IConsoleTracker | null,
+    labShell: ILabShell | null
+  ): void => {
+    const model = new ClientModel();
+    const isKernelWidget = (w: Widget | null): w is IKernelWidget =>
+      !!w && (!!notebooks?.has(w) || !!consoles?.has(w));
+    const follower = new KernelFollower({
+      model,
+      isKernelWidget,
+      fallback: () => notebooks?.currentWidget ?? consoles?.currentWidget ?? null
+    });
+    const panel = new SidebarPanel({
+      model,
+      onRefresh: () => follower.refresh(),
+      onVisibilityChanged: visible => follower.setActive(visible)
+    });
+    panel.title.icon = listIcon;
+    app.shell.add(panel, 'left', { rank: 900 });
+
+    const update = () => follower.update(app.shell.currentWidget);
+    labShell?.currentChanged.connect(update);
+    notebooks?.currentChanged.connect(update);
+    consoles?.currentChanged.connect(update);
+    void app.restored.then(() => {
+      update();
+      follower.setActive(panel.isVisible); // restored layouts may show it at start
+    });
+
+    app.commands.addCommand(CommandIDs.refresh, {
+      label: 'futurelab: Refresh the sidebar',
+      execute: () => follower.refresh()
+    });
+    app.commands.addCommand(CommandIDs.cancel, {
+      label: 'futurelab: Cancel a future',
+      execute: args => model.cancel(String(args.key))
+    });
+    app.commands.addCommand(CommandIDs.retry, {
+      label: 'futurelab: Retry a future',
+      execute: args => model.retry(String(args.key))
+    });
   }
 };
 

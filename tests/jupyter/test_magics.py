@@ -7,7 +7,7 @@ from typing import Any
 
 import futurelab
 import pytest
-from conftest import wait_for
+from _util import wait_for
 from futurelab.client.future import Future
 from futurelab.jupyter.magics import free_names, run_cell
 from IPython.core.error import UsageError

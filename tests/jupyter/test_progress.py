@@ -7,7 +7,7 @@ from typing import Any
 
 import futurelab
 import pytest
-from conftest import wait_for
+from _util import wait_for
 from futurelab.jupyter import progress as P
 from futurelab.jupyter import repr as R
 

@@ -5,7 +5,7 @@ import threading
 from typing import Any
 
 import futurelab
-from conftest import wait_for
+from _util import wait_for
 from futurelab.jupyter import widgets
 from futurelab.jupyter.progress import ProgressTracker
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import futurelab
 import pytest
-from conftest import wait_for
+from _util import wait_for
 from futurelab import Client
 from futurelab.primitives._proxy import PrimitivesClient
 from futurelab.primitives.event import Event

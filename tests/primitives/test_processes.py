@@ -15,7 +15,7 @@ from typing import Any
 
 import futurelab
 import pytest
-from conftest import wait_for
+from _util import wait_for
 from futurelab import Client, get_worker
 from futurelab.primitives.event import Event
 from futurelab.primitives.introspect import primitives_state

@@ -20,7 +20,7 @@ from typing import Any
 import futurelab
 import numpy as np
 import pytest
-from conftest import wait_for
+from _util import wait_for
 from futurelab import Client, fire_and_forget, get_client
 from futurelab.primitives.event import Event
 from futurelab.primitives.introspect import primitives_state

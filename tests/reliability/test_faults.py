@@ -15,7 +15,7 @@ import futurelab
 from futurelab import Client, KilledWorker, LostData
 
 from _proc import free_port, start, stop
-from conftest import wait_for
+from _util import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 

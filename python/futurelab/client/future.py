@@ -230,7 +230,7 @@ class Future:
         try:
             if self._state is not None:
                 self.client._unref(self.key)
-        except (AttributeError, RuntimeError):
+        except Exception:  # noqa: BLE001 - e.g. at interpreter exit, with modules torn down
             pass
 
     def __await__(self) -> Generator[Any, None, Any]:

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 Listener = Callable[["LiveModel"], None]
 
+#: primitive kinds as change events name them → the sections of a snapshot
+PLURAL = {"queue": "queues", "variable": "variables", "lock": "locks", "event": "events",
+          "semaphore": "semaphores", "pubsub": "pubsub"}
+
 
 class TaskInfo:
     """What the model knows about one task of its client."""
@@ -63,6 +67,8 @@ class LiveModel:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.started = False
+        #: set once the first snapshot arrived
+        self.ready = threading.Event()
 
     # ------------------------------------------------------------------ life
     def start(self) -> LiveModel:
@@ -71,19 +77,20 @@ class LiveModel:
             return self
         self.started = True
         self.client._stream_handlers["event"] = self._on_event
+        # on the stream, so the snapshot comes after everything this client already submitted
         self.client._send({"op": "subscribe-events",
-                           "topics": ["tasks", "workers", "primitives"]})
+                           "topics": ["tasks", "workers", "primitives"]},
+                          {"op": "cluster-snapshot", "keys": list(self.client.futures)})
         if self.client.asynchronous:
             import asyncio
             asyncio.ensure_future(self._load())
         else:
             self.client.sync(self._load)
+            self.ready.wait(self.client.timeout)  # the first snapshot, so views start full
         return self
 
     async def _load(self) -> None:
         request = self.client._scheduler_request
-        self._apply_snapshot(await request({"op": "cluster-snapshot",
-                                            "keys": list(self.client.futures)}))
         try:
             prims = await request({"op": "primitives-state"})
         except Exception:  # noqa: BLE001 - a scheduler without primitives
@@ -162,11 +169,17 @@ class LiveModel:
             elif topic == "primitives":
                 kind, name = payload.get("kind"), payload.get("name")
                 if isinstance(kind, str) and isinstance(name, str):
-                    section = self.primitives.setdefault(kind, {})
-                    if payload.get("deleted"):
-                        section.pop(name, None)
+                    section = self.primitives.setdefault(PLURAL.get(kind, kind), {})
+                    state = payload.get("state")
+                    if state is None:
+                        section.pop(name, None)  # the primitive is gone
                     else:
-                        section[name] = payload.get("state", payload)
+                        section[name] = state
+            elif topic == "snapshot":
+                self.workers = dict(payload.get("workers", {}))
+                for rec in payload.get("tasks", []):
+                    self._apply_task(rec)
+                self.ready.set()
         self.touch()
 
     def _apply_task(self, rec: list[Any]) -> None:

@@ -92,17 +92,8 @@ def _inlineable(obj: Any) -> bool:
     return False
 
 
-def thread_index(worker: Worker) -> int:
-    """A small, stable number for the current thread within ``worker`` (for the task stream)."""
-    ident = threading.get_ident()
-    index = worker.thread_ids.get(ident)
-    if index is None:
-        index = worker.thread_ids.setdefault(ident, len(worker.thread_ids))
-    return index
-
-
 def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
-             actor: bool = False) -> None:
+             actor: bool = False, slot: int = 0) -> None:
     """Run one task in this thread and report its outcome to the worker's loop."""
     thread_state.worker = worker
     thread_state.key = key
@@ -113,7 +104,7 @@ def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
     except BaseException as e:  # noqa: BLE001 - the task's error goes to the user
         stop = time.time()
         event: Any = failure_event(key, e, start, stop, serialize=worker.serializing)
-        event.thread = thread_index(worker)
+        event.thread = slot
     else:
         stop = time.time()
         inline = None
@@ -131,7 +122,7 @@ def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
             except Exception:  # noqa: BLE001 - the name is enough then
                 typeobj = None
         event = ExecuteSuccess(key, sizeof(result), type(result).__name__, start, stop, inline,
-                               thread_index(worker), typeobj, stimulus_id="execute-success")
+                               slot, typeobj, stimulus_id="execute-success")
     finally:
         thread_state.key = None
     worker.loop.call_soon_threadsafe(worker.handle, event)

@@ -55,7 +55,8 @@ class Worker(Server):
         #: results held here, by key
         self.data: dict[str, Any] = {}
         self.rejoin_events: dict[str, threading.Event] = {}
-        self.thread_ids: dict[int, int] = {}
+        #: which thread slot each running task occupies (rows of the task stream)
+        self.slots: dict[str, int] = {}
         self.pool = ConnectionPool(security=security)
         self.executor = ThreadPoolExecutor(max_workers=nthreads + 256,
                                            thread_name_prefix=f"{self.name}-task")
@@ -222,6 +223,8 @@ class Worker(Server):
         """Feed one event to the state machine and carry out its instructions."""
         if self.closed.is_set():
             return
+        if isinstance(event, (st.ExecuteSuccess, st.ExecuteFailure)):
+            self.slots.pop(event.key, None)
         for instr in self.state.handle(event):
             typ = type(instr)
             if typ is st.Send:
@@ -256,7 +259,15 @@ class Worker(Server):
             self.loop.call_soon(self.handle, failure_event(key, e, 0.0, 0.0,
                                                            serialize=self.serializing))
             return
-        self.executor.submit(run_task, self, key, func, args, kwargs, ts.actor)
+        self.executor.submit(run_task, self, key, func, args, kwargs, ts.actor,
+                             self._take_slot(key))
+
+    def _take_slot(self, key: str) -> int:
+        """The lowest free thread slot (a row of the task stream) for ``key``."""
+        taken = set(self.slots.values())
+        slot = next(i for i in range(len(taken) + 1) if i not in taken)
+        self.slots[key] = slot
+        return slot
 
     async def _gather_dep(self, worker: str, keys: list[str]) -> None:
         try:
