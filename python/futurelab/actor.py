@@ -52,13 +52,16 @@ class _Channel:
         return fut
 
 
-_channels: dict[tuple[int, str], _Channel] = {}
+_channels: dict[tuple[int, str], _Channel] = {}  # (id(client), worker address)
 _channels_lock = threading.Lock()
 
 
-def _channel(loop: asyncio.AbstractEventLoop, address: str, security: Any) -> _Channel:
+def _channel(client: Any, address: str) -> _Channel:
+    """The ordered lane from ``client`` to ``address``: one per caller, so an actor method
+    that itself calls actors (through its worker's client) never waits behind its own call."""
+    security = client.security
     with _channels_lock:
-        key = (id(loop), address)
+        key = (id(client), address)
         ch = _channels.get(key)
         if ch is None or ch.task.done():
             ch = _channels[key] = _Channel(address, security)
@@ -140,6 +143,12 @@ class Actor:
 
     @property
     def _client(self) -> Any:
+        from .worker.executor import thread_state
+        worker = getattr(thread_state, "worker", None)
+        if worker is not None:
+            # used from a task or an actor method: go through that worker's own client (also
+            # in threads mode, where the proxy object itself came from the user's client)
+            return worker.get_client()
         if self._client_ is None:
             from .client.client import get_client
             self._client_ = get_client()
@@ -159,7 +168,7 @@ class Actor:
         loop = client.loop
 
         async def go() -> Any:
-            return await _channel(loop, self._address, client.security).submit(msg)
+            return await _channel(client, self._address).submit(msg)
 
         if client.asynchronous:
             # scheduled now, in call order; the caller may await later (or never)
