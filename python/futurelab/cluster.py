@@ -84,6 +84,8 @@ class LocalCluster:
         self.timeout = timeout
         self.name = name or "LocalCluster"
         self.scheduler: Scheduler | None = None
+        #: where a Client in this process connects (inproc, also in processes mode)
+        self.local_address: str | None = None
         if security is None and processes:
             # a fresh secret per cluster, in a file only we can read, for the worker processes
             security = Security.generate().to_temp_file()
@@ -119,6 +121,9 @@ class LocalCluster:
         address = (f"tcp://{self.host}:{self.scheduler_port}" if self.processes
                    else "inproc://")
         self.scheduler = await Scheduler(address, security=self.security).start()
+        # a Client in this process talks to the scheduler in-process: no sockets, no pickling
+        self.local_address = (await self.scheduler.listen_also("inproc://")
+                              if self.processes else self.scheduler.address)
         remember(self.scheduler.address, self.security)
         try:
             await self._scale(self.n_workers)

@@ -48,6 +48,7 @@ class Server:
         self.handlers = handlers
         self.stream_ops = set(stream_ops)
         self.listener: Listener | None = None
+        self.extra_listeners: list[Listener] = []
         self._comms: set[Comm] = set()
 
     @property
@@ -58,6 +59,13 @@ class Server:
 
     async def listen(self, address: str, security: Any = None) -> None:
         self.listener = await listen(address, self.handle_comm, security)
+
+    async def listen_also(self, address: str, security: Any = None) -> str:
+        """Accept connections on a second address too (e.g. ``inproc://`` for a client in the
+        same process as a TCP scheduler); returns the bound address."""
+        listener = await listen(address, self.handle_comm, security)
+        self.extra_listeners.append(listener)
+        return listener.address
 
     async def handle_comm(self, comm: Comm) -> None:
         self._comms.add(comm)
@@ -101,6 +109,8 @@ class Server:
         """Stop listening and abort every open connection."""
         if self.listener is not None:
             self.listener.stop()
+        for listener in self.extra_listeners:
+            listener.stop()
         for comm in list(self._comms):
             comm.abort()
         self._comms.clear()

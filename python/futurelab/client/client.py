@@ -85,6 +85,8 @@ class Client(CollectionsMixin, TransferMixin):
         self.cluster: Any = None
         self._model: Any = None
         self.scheduler_address: str | None = None
+        #: where this client actually connects (in-process to a LocalCluster of this process)
+        self._link_address = ""
         self._stream_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "key-in-memory": self._on_key_in_memory,
             "task-erred": self._on_task_erred,
@@ -157,7 +159,11 @@ class Client(CollectionsMixin, TransferMixin):
             self.security = lookup(self.scheduler_address)
         self._pool.security = self.security
         assert self.scheduler_address is not None
-        self._serializing = not self.scheduler_address.startswith("inproc://")
+        # workers in other processes need pickled payloads, even over an in-process link
+        self._serializing = bool(getattr(self.cluster, "processes",
+                                         not self.scheduler_address.startswith("inproc://")))
+        self._link_address = getattr(self.cluster, "local_address", None) \
+            or self.scheduler_address
         comm = await self._connect_scheduler()
         await comm.write({"op": "register-client", "client": self.id})
         reply = await asyncio.wait_for(comm.read(), self.timeout)
@@ -182,7 +188,7 @@ class Client(CollectionsMixin, TransferMixin):
 
     async def _connect_scheduler(self) -> Any:
         deadline = time.monotonic() + self.timeout
-        address = self.scheduler_address
+        address = self._link_address
         assert address is not None
         while True:
             try:

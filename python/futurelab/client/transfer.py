@@ -56,6 +56,7 @@ class TransferMixin:
 
     _pool: ConnectionPool
     _serializing: bool
+    _link_address: str
     id: str
     scheduler_address: str | None
 
@@ -140,8 +141,7 @@ class TransferMixin:
         return out
 
     async def _scheduler_request(self, msg: dict[str, Any]) -> Any:
-        assert self.scheduler_address is not None
-        return await self._pool.request(self.scheduler_address, msg)
+        return await self._pool.request(self._link_address, msg)
 
     def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None,
                asynchronous: bool | None = None) -> Any:
