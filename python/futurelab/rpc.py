@@ -185,9 +185,12 @@ class BatchedSend:
                 await self._wake.wait()
                 self._wake.clear()
                 loop = asyncio.get_running_loop()
-                wait = self._last + self.interval - loop.time() if self._busy else 0.0
-                # let this tick's other messages join the batch, or a busy spell's
-                await asyncio.sleep(wait if wait > 0 else 0)
+                if self._busy:
+                    # sustained traffic: let a busy spell's messages join this batch
+                    wait = self._last + self.interval - loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                # (otherwise this tick's messages are already in: we wake on the next tick)
                 if not self.buffer:
                     continue
                 self._last = loop.time()
