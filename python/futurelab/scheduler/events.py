@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 @dataclass
@@ -27,6 +27,10 @@ class TaskSpec:
 @dataclass
 class Event:
     """Base of all stimuli."""
+
+    if TYPE_CHECKING:  # every subclass declares it, with a default, as its last field
+        @property
+        def stimulus_id(self) -> str: ...
 
 
 @dataclass

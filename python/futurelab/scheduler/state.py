@@ -240,13 +240,12 @@ class SchedulerState:
             if ts is None or ts.state == finish:
                 continue
             start = ts.state
-            func = TRANSITIONS.get((start, finish))
-            via = func is None
-            if via:
-                # pairs with no direct edge go through "released"
-                func = TRANSITIONS.get((start, "released"))
-                if func is None or ("released", finish) not in TRANSITIONS:
-                    raise InvalidTransition(key, start, finish, self._stimulus)
+            direct = TRANSITIONS.get((start, finish))
+            via = direct is None
+            # pairs with no direct edge go through "released"
+            func = TRANSITIONS.get((start, "released")) if via else direct
+            if func is None or (via and ("released", finish) not in TRANSITIONS):
+                raise InvalidTransition(key, start, finish, self._stimulus)
             new = func(self, ts)
             self._log(ts, start, ts.state)
             if via and ts.state == "released":
