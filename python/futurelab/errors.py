@@ -51,7 +51,7 @@ class FrameTooLargeError(ValueError):
 
     >>> raise FrameTooLargeError("frame of 4294967296 bytes exceeds max_frame_bytes=2147483648")
     Traceback (most recent call last):
-    futurelab.errors.FrameTooLargeError: frame of 4294967296 bytes exceeds max_frame_bytes=2147483648
+    futurelab.errors.FrameTooLargeError: frame of 4294967296 bytes exceeds max_frame_bytes=...
     """
 
 
@@ -78,7 +78,7 @@ class InvalidTransition(FuturelabError):
 
     >>> raise InvalidTransition("inc-1", "memory", "queued", "task-finished-42")
     Traceback (most recent call last):
-    futurelab.errors.InvalidTransition: key 'inc-1': no transition memory → queued (stimulus 'task-finished-42')
+    futurelab.errors.InvalidTransition: key 'inc-1': no transition memory → queued (...)
     """
 
     def __init__(self, key: str, start: str, finish: str, stimulus_id: str) -> None:

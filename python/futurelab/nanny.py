@@ -44,9 +44,9 @@ def parse_bytes(text: str | int | None) -> int:
     s = text.strip().lower().replace(" ", "")
     units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6,
              "gb": 10**9, "tb": 10**12, "k": 10**3, "m": 10**6, "g": 10**9, "b": 1}
-    for unit, factor in units.items():
+    for unit, scale in units.items():
         if s.endswith(unit):
-            number = s[: -len(unit)]
+            number, factor = s[: -len(unit)], scale
             break
     else:
         number, factor = s, 1
@@ -94,7 +94,8 @@ class WorkerProcess:
         return self
 
     async def _spawn(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(*self.args, stdin=asyncio.subprocess.DEVNULL)
+        self.proc = await asyncio.create_subprocess_exec(*self.args,
+                                                         stdin=asyncio.subprocess.DEVNULL)
 
     async def _supervise(self) -> None:
         while True:

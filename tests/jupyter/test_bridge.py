@@ -17,7 +17,7 @@ import pytest
 jupyter_client = pytest.importorskip("jupyter_client")
 pytest.importorskip("ipykernel")
 
-from futurelab.jupyter.bridge import ANNOUNCE_TARGET, TARGET
+from futurelab.jupyter.bridge import ANNOUNCE_TARGET, TARGET  # noqa: E402 - after the skips
 
 Msg = dict[str, Any]
 

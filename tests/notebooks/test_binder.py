@@ -95,7 +95,8 @@ def test_binder_installs_package_and_extension(binder_build: tuple[Path, Path, d
                  repo, env, timeout=120).split()
     assert where[0].startswith(str(venv)), f"futurelab imported from {where[0]}, not the venv"
     listing = _run([str(venv / "bin" / "jupyter"), "labextension", "list"], repo, env, timeout=120)
-    assert re.search(r"^\s*futurelab v\S+ enabled OK \(python, futurelab\)", listing, re.MULTILINE), \
+    pattern = r"^\s*futurelab v\S+ enabled OK \(python, futurelab\)"
+    assert re.search(pattern, listing, re.MULTILINE), \
         listing
     # the prebuilt extension is installed into the env, as the wheel's shared-data
     assert (venv / "share" / "jupyter" / "labextensions" / "futurelab" / "package.json").is_file()

@@ -15,13 +15,12 @@ from pathlib import Path
 import msgpack
 import psutil
 import pytest
+from _proc import free_port, start, stop
 
 from futurelab import Client
 from futurelab.protocol.frames import pack_frames
 from futurelab.protocol.serialize import Opaque, dumps
 from futurelab.security import Security
-
-from _proc import free_port, start, stop
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -43,9 +42,9 @@ def frames_bytes(frames: list[bytes]) -> bytes:
 
 def payloads(rng: random.Random, marker: str) -> list[bytes]:
     """Malformed inputs in kinds; each kind equally often."""
-    evil = frames_bytes([bytes(f) for f in dumps({"op": "update-graph", "client": "x",
-                                                  "tasks": [{"key": "k", "func": Opaque(Evil(marker)),
-                                                             "args": Opaque(())}], "keys": ["k"]})])
+    task = {"key": "k", "func": Opaque(Evil(marker)), "args": Opaque(())}
+    msg = {"op": "update-graph", "client": "x", "tasks": [task], "keys": ["k"]}
+    evil = frames_bytes([bytes(f) for f in dumps(msg)])
     kinds = [
         lambda: rng.randbytes(rng.randint(1, 300)),                          # random bytes
         lambda: struct.pack("<Q", rng.randint(2, 2**63)) + rng.randbytes(8),  # absurd count

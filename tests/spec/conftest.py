@@ -50,9 +50,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(HERE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
 
-import _spec_tasks
-import futurelab
-from _spec_support import IS_DASK, Gates, close_client, wait_for
+import _spec_tasks  # noqa: E402 - needs the path set up above
+from _spec_support import IS_DASK, Gates, close_client, wait_for  # noqa: E402
+
+import futurelab  # noqa: E402
 
 cloudpickle.register_pickle_by_value(_spec_tasks)
 

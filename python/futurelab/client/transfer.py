@@ -46,7 +46,7 @@ def _pickle_checked(obj: Any, what: str) -> Opaque:
     op = Opaque(obj)
     try:
         op.frames()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise TypeError(f"Could not serialize {what}: {e}") from e
     return op
 
@@ -117,7 +117,7 @@ class TransferMixin:
             for reply in replies:
                 if isinstance(reply, BaseException):
                     continue
-                for key, text in reply.get("errors", {}).items():
+                for text in reply.get("errors", {}).values():
                     raise FuturelabError(text)
                 for key, value in reply["data"].items():
                     value = value.get() if isinstance(value, Opaque) else value
@@ -184,9 +184,7 @@ class TransferMixin:
                        hash: bool = True) -> Any:
         if isinstance(data, dict):
             items = list(data.items())
-        elif isinstance(data, (list, tuple, set, frozenset)):
-            items = [(None, x) for x in data]
-        elif isinstance(data, Iterator):
+        elif isinstance(data, (list, tuple, set, frozenset)) or isinstance(data, Iterator):
             items = [(None, x) for x in data]
         else:
             items = [(None, data)]

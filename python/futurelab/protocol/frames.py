@@ -85,7 +85,8 @@ def pack_frames(frames: Sequence[bytes | bytearray | memoryview]) -> list[bytes 
         ``[header, *frames]`` where ``header`` holds the frame count and the
         byte length of every frame; pass the list to ``transport.writelines``.
 
-    >>> pack_frames([b"ab", b"c"])[0] == (2).to_bytes(8, "little") + (2).to_bytes(8, "little") + (1).to_bytes(8, "little")
+    >>> u64 = lambda n: n.to_bytes(8, "little")
+    >>> pack_frames([b"ab", b"c"])[0] == u64(2) + u64(2) + u64(1)
     True
     """
     out: list[bytes | memoryview] = [b""]

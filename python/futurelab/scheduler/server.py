@@ -73,7 +73,8 @@ class Scheduler(Server):
             "heartbeat": lambda c, m: None,
             "subscribe-events": lambda c, m: self._subscribe(c, m["topics"], True),
             "cluster-snapshot": lambda c, m: self.send_to_client(c, {
-                "op": "event", "topic": "snapshot", "payload": self.events.snapshot(m.get("keys"))}),
+                "op": "event", "topic": "snapshot",
+                "payload": self.events.snapshot(m.get("keys"))}),
             "unsubscribe-events": lambda c, m: self._subscribe(c, m["topics"], False),
         }
         #: topic → clients that asked for its events

@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 The scheduler knows every task a client asked for (and their dependencies), who wants each task
-(clients, plus pseudo-clients such as ``fire-and-forget`` or a Queue holding a future), which workers
-hold each result, and which worker is computing each task.  A task is in one of these states::
+(clients, plus pseudo-clients such as ``fire-and-forget`` or a Queue holding a future), which
+workers hold each result, and which worker is computing each task.  A task is in one of these
+states::
 
     released ──► waiting ──► queued ──► processing ──► memory
         ▲            │          │            │   ╲
@@ -27,11 +28,10 @@ import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidTransition
-from . import policy
+from . import policy, transitions
 from .events import (
     AddKeys,
     AddWorker,
@@ -52,121 +52,18 @@ from .events import (
     TaskSpec,
     UpdateGraph,
 )
-from . import transitions
+from .tasks import Msg as Msg
+from .tasks import Outbox as Outbox
+from .tasks import TaskState as TaskState
+from .tasks import WorkerInfo as WorkerInfo
+from .tasks import key_prefix as key_prefix
 from .transitions import TRANSITIONS
 
 ALLOWED_FAILURES = 3
 #: clients that are not real clients: they pin keys for some other holder
 FIRE_AND_FORGET = "fire-and-forget"
 
-Msg = dict[str, Any]
 Recs = dict[str, str]
-
-
-class TaskState:
-    """Everything the scheduler knows about one key."""
-
-    __slots__ = (
-        "key", "state", "run_spec", "dependencies", "dependents", "waiting_on", "who_wants",
-        "who_has", "processing_on", "exception", "traceback", "error_text", "error_kind",
-        "priority", "nbytes", "type", "suspicious", "workers", "actor", "prefix", "start",
-        "stop", "retries", "seceded", "last_worker", "thread", "typeobj", "stealing",
-    )
-
-    def __init__(self, key: str, run_spec: Msg | None, priority: tuple[int, ...]) -> None:
-        self.key = key
-        #: current state name
-        self.state = "released"
-        #: {"func", "args", "kwargs"} of opaque payloads, or None for scattered data
-        self.run_spec = run_spec
-        self.dependencies: set[TaskState] = set()
-        self.dependents: set[TaskState] = set()
-        #: dependencies not yet in memory (only while waiting/queued)
-        self.waiting_on: set[TaskState] = set()
-        #: clients (or pseudo-clients) holding a Future of this key
-        self.who_wants: set[str] = set()
-        #: workers holding the result
-        self.who_has: set[str] = set()
-        self.processing_on: str | None = None
-        self.exception: Any = None
-        self.traceback: Any = None
-        self.error_text = ""
-        #: "task" (raised by the task), "lost" (data lost), "killed" (KilledWorker)
-        self.error_kind = ""
-        self.priority = priority
-        self.nbytes = 0
-        self.type = ""
-        #: times a worker died while computing this task
-        self.suspicious = 0
-        #: restriction to these worker addresses, or None
-        self.workers: set[str] | None = None
-        self.actor = False
-        self.prefix = key_prefix(key)
-        self.start = 0.0
-        self.stop = 0.0
-        #: remaining automatic retries on error
-        self.retries = 0
-        self.seceded = False
-        #: the worker that last ran it, and which of its threads (for the task stream)
-        self.last_worker = ""
-        self.thread = 0
-        #: the result's type, pickled by the worker (for Future.type)
-        self.typeobj: Any = None
-        #: "" , "asked" (a steal request is out) or "refused" (asked once per assignment)
-        self.stealing = ""
-
-    def __repr__(self) -> str:
-        return f"<TaskState {self.key!r} {self.state}>"
-
-    def __lt__(self, other: TaskState) -> bool:
-        return self.priority < other.priority
-
-
-class WorkerInfo:
-    """What the scheduler knows about one worker."""
-
-    __slots__ = ("address", "nthreads", "name", "processing", "has_what", "nbytes",
-                 "memory_limit", "pid", "seceded", "last_seen", "queued_heap")
-
-    def __init__(self, address: str, nthreads: int, name: str, memory_limit: int = 0,
-                 pid: int = 0) -> None:
-        self.address = address
-        self.nthreads = nthreads
-        self.name = name
-        #: tasks assigned to this worker and not finished
-        self.processing: set[TaskState] = set()
-        #: keys whose results this worker holds
-        self.has_what: set[TaskState] = set()
-        self.nbytes = 0
-        self.memory_limit = memory_limit
-        self.pid = pid
-        #: tasks running here that seceded from the thread pool
-        self.seceded = 0
-        self.last_seen = 0.0
-        self.queued_heap: list[TaskState] = []
-
-    def __repr__(self) -> str:
-        return f"<WorkerInfo {self.address} nthreads={self.nthreads} processing={len(self.processing)}>"
-
-
-def key_prefix(key: str) -> str:
-    """The task prefix of a key: ``"inc-9f3a…"`` → ``"inc"``."""
-    head, sep, _ = key.rpartition("-")
-    return head if sep and head else key
-
-
-@dataclass
-class Outbox:
-    """Messages produced by one stimulus, grouped by recipient."""
-
-    clients: dict[str, list[Msg]] = field(default_factory=dict)
-    workers: dict[str, list[Msg]] = field(default_factory=dict)
-
-    def to_client(self, client: str, msg: Msg) -> None:
-        self.clients.setdefault(client, []).append(msg)
-
-    def to_worker(self, worker: str, msg: Msg) -> None:
-        self.workers.setdefault(worker, []).append(msg)
 
 
 class SchedulerState:
