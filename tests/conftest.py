@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import futurelab
 import pytest
 from _util import wait_for as wait_for  # re-exported for older imports
+
+import futurelab
 
 
 @pytest.fixture

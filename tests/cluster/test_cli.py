@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from _proc import free_port, start, stop
+
 from futurelab import Client
 
 

@@ -14,9 +14,10 @@ import dask
 import dask.array as da
 import dask.bag as db
 import dask.dataframe as dd
-import futurelab
 import numpy as np
 import pandas as pd
+
+import futurelab
 from futurelab import Future
 from futurelab.dask_integration import futures_of
 

@@ -15,8 +15,9 @@ import dask
 import dask.array as da
 import dask.bag as db
 import dask.dataframe as dd
-import futurelab
 import pandas as pd
+
+import futurelab
 from futurelab.dask_integration import futures_of
 
 pytestmark = pytest.mark.timeout(90)

@@ -5,14 +5,15 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import futurelab
 import pytest
 from _util import wait_for
-from futurelab.client.future import Future
-from futurelab.jupyter.magics import free_names, run_cell
 from IPython.core.error import UsageError
 from IPython.testing import globalipapp
 from IPython.utils.capture import capture_output
+
+import futurelab
+from futurelab.client.future import Future
+from futurelab.jupyter.magics import free_names, run_cell
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ import io
 import threading
 from typing import Any
 
-import futurelab
 import pytest
 from _util import wait_for
+
+import futurelab
 from futurelab.jupyter import progress as P
 from futurelab.jupyter import repr as R
 
@@ -81,6 +82,7 @@ def test_text_progress_reports_errors_and_honours_timeout(client: futurelab.Clie
 def test_progress_in_a_notebook_displays_a_widget_and_returns_none(
         client: futurelab.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     import IPython.display
+
     from futurelab.jupyter.widgets import ProgressView
     shown: list[Any] = []
     monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))

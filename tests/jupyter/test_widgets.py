@@ -4,8 +4,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import futurelab
 from _util import wait_for
+
+import futurelab
 from futurelab.jupyter import widgets
 from futurelab.jupyter.progress import ProgressTracker
 

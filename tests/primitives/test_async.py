@@ -4,8 +4,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import futurelab
 import pytest
+
+import futurelab
 from futurelab.primitives.event import Event
 from futurelab.primitives.introspect import primitives_state
 from futurelab.primitives.lock import Lock

@@ -5,9 +5,10 @@ import gc
 import threading
 from typing import Any
 
-import futurelab
 import pytest
 from _util import wait_for
+
+import futurelab
 from futurelab import Client
 from futurelab.primitives._proxy import PrimitivesClient
 from futurelab.primitives.event import Event

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from futurelab.primitives.lock import LockState
 from futurelab.primitives.semaphore import SemaphoreState, check_max_leases
 

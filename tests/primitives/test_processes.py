@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import futurelab
 import pytest
 from _util import wait_for
+
+import futurelab
 from futurelab import Client, get_worker
 from futurelab.primitives.event import Event
 from futurelab.primitives.introspect import primitives_state

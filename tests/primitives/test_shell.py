@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from futurelab.scheduler import events as ev
 from futurelab.scheduler.server import Scheduler
 

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import futurelab
 import numpy as np
 import pytest
 from _util import wait_for
+
+import futurelab
 from futurelab import Client, fire_and_forget, get_client
 from futurelab.primitives.event import Event
 from futurelab.primitives.introspect import primitives_state

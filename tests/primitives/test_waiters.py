@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from futurelab.primitives._base import Effects, Pins, check_item, item_key, item_summary
 from futurelab.primitives._waiters import Waiter, Waiters
 

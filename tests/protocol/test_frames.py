@@ -6,6 +6,7 @@ import struct
 import tracemalloc
 
 import pytest
+
 from futurelab.errors import FrameTooLargeError, ProtocolError
 from futurelab.protocol.frames import LARGE_FRAME_BYTES, Frame, FrameDecoder, pack_frames
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import struct
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from futurelab.errors import FrameTooLargeError, ProtocolError
 from futurelab.protocol.frames import FrameDecoder, pack_frames
 from futurelab.protocol.serialize import Opaque, dumps, loads
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 EXPECTED = (ProtocolError, FrameTooLargeError)
 

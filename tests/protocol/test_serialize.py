@@ -9,6 +9,7 @@ from typing import Any
 import cloudpickle
 import numpy as np
 import pytest
+
 from futurelab.errors import ProtocolError
 from futurelab.protocol.serialize import (
     EXT_FRAMES,

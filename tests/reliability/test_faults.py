@@ -10,12 +10,11 @@ import signal
 import time
 
 import pytest
+from _proc import free_port, start, stop
+from _util import wait_for
 
 import futurelab
 from futurelab import Client, KilledWorker, LostData
-
-from _proc import free_port, start, stop
-from _util import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from futurelab.scheduler import policy
 from futurelab.scheduler.policy import capacity, decide_worker
 from futurelab.scheduler.state import TaskState, WorkerInfo

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from futurelab.errors import InvalidTransition
 from futurelab.scheduler.events import (
     AddKeys,

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import futurelab
 import pytest
+
+import futurelab
 from futurelab.comm import connect, listen
 from futurelab.comm import tcp as tcp_mod
 from futurelab.comm.handshake import AuthenticationError, ClientHandshake, ServerHandshake

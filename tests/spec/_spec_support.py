@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import futurelab
 import pytest
+
+import futurelab
 
 #: Seconds allowed for any single blocking call in a test (result, gather, wait...).
 TIMEOUT = 30

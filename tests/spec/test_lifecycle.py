@@ -19,7 +19,6 @@ import traceback
 import uuid
 
 import _spec_tasks
-import futurelab
 import pytest
 from _spec_support import TIMEOUT, gather, keys_in_cluster, wait_for, worker_addresses
 from _spec_tasks import (
@@ -47,6 +46,8 @@ from _spec_tasks import (
     worker_address,
     write,
 )
+
+import futurelab
 from futurelab import CancelledError, Client, LocalCluster, as_completed, fire_and_forget, wait
 
 

@@ -12,10 +12,11 @@ import socket
 import threading
 import time
 
-import futurelab
 import pytest
 from _spec_support import TIMEOUT, close_client, gather, wait_for, worker_addresses
 from _spec_tasks import add, inc
+
+import futurelab
 from futurelab import Client, LocalCluster
 
 

@@ -13,7 +13,6 @@ import threading
 import uuid
 from collections import Counter
 
-import futurelab
 import pytest
 from _spec_support import TIMEOUT, gather, wait_for, worker_addresses
 from _spec_tasks import (
@@ -30,6 +29,8 @@ from _spec_tasks import (
     total,
     worker_address,
 )
+
+import futurelab
 from futurelab import Future, wait
 
 # "funcname-<hash>": hex digits; dask writes pure=False hashes as dashed uuids

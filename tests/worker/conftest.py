@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from futurelab.worker.state import Instruction, WorkerEvent, WorkerState
 
 

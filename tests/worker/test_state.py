@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from futurelab.worker import state as wstate
 from futurelab.worker.state import (
     ComputeTask,

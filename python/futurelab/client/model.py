@@ -30,7 +30,7 @@ PLURAL = {"queue": "queues", "variable": "variables", "lock": "locks", "event": 
 class TaskInfo:
     """What the model knows about one task of its client."""
 
-    __slots__ = ("key", "prefix", "state", "worker", "thread", "start", "stop", "type", "error")
+    __slots__ = ("error", "key", "prefix", "start", "state", "stop", "thread", "type", "worker")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -133,7 +133,7 @@ class LiveModel:
             for fn in listeners:
                 try:
                     fn(self)
-                except Exception:  # noqa: BLE001 - a broken view must not stop the others
+                except Exception:
                     import logging
                     logging.getLogger("futurelab.model").exception("model listener failed")
             time.sleep(self.interval)

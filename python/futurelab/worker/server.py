@@ -204,7 +204,7 @@ class Worker(Server):
         if self._client is not None:
             try:
                 await self._client._close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.debug("closing the worker's client failed", exc_info=True)
         if self.stream is not None:
             await self.stream.close()
