@@ -25,7 +25,7 @@ from ..taskspec import replace_futures
 from . import sync as _sync
 from .future import CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState
 from .collections import CollectionsMixin
-from .transfer import TransferMixin, _pickle_checked, funcname, tokenize
+from .transfer import TransferMixin, _pickle_checked, funcname, token_of_frames, tokenize
 
 _default_client: Client | None = None
 #: a scheduler silent for this long is considered gone (it sends heartbeats every 0.5 s)
@@ -379,10 +379,20 @@ class Client(CollectionsMixin, TransferMixin):
         deps: dict[str, Future] = {}
         args2 = replace_futures(args, Future, deps)
         kwargs2 = replace_futures(kwargs, Future, deps) if kwargs else None
+        args_op = kwargs_op = None
         if key is None:
-            token = (tokenize(func_token or func, args2, kwargs2) if pure
-                     else uuid.uuid4().hex)
-            key = f"{funcname(func)}-{token}"
+            name = funcname(func)
+            if pure and self._serializing:
+                # one pickle of the arguments serves both the key and the transfer
+                args_op = self._pickle_args(args2, name)
+                kwargs_op = self._pickle_kwargs(kwargs2, name) if kwargs2 else None
+                frames = [*args_op.frames(), *(kwargs_op.frames() if kwargs_op else ())]
+                token = token_of_frames(frames, func_token or tokenize(func))
+            elif pure:
+                token = tokenize(func_token or func, args2, kwargs2)
+            else:
+                token = uuid.uuid4().hex
+            key = f"{name}-{token}"
         elif not isinstance(key, str):
             raise TypeError(f"key must be a string, not {type(key).__name__}: {key!r}")
         with self._lock:
@@ -393,7 +403,9 @@ class Client(CollectionsMixin, TransferMixin):
         if func_op is None:
             func_op = _pickle_checked(func, f"the function {funcname(func)!r}") \
                 if self._serializing else Opaque(func)
-        if self._serializing:
+        if args_op is not None:
+            pass  # pickled above, for the key
+        elif self._serializing:
             args_op = self._pickle_args(args2, key)
             kwargs_op = self._pickle_kwargs(kwargs2, key) if kwargs2 else None
         else:

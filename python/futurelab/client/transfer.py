@@ -36,10 +36,17 @@ def funcname(func: Any) -> str:
 def tokenize(*parts: Any) -> str:
     """A deterministic hex token for ``parts`` (random when they cannot be pickled)."""
     try:
-        data = b"".join(bytes(f) for f in Opaque(parts).frames())
+        return token_of_frames(Opaque(parts).frames())
     except Exception:  # noqa: BLE001 - an unpicklable call is simply not pure
         return uuid.uuid4().hex
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def token_of_frames(frames: list[bytes | memoryview], salt: str = "") -> str:
+    """A hex token of pickled frames, hashed in place (no copy of large buffers)."""
+    h = hashlib.sha256(salt.encode())  # SHA-256 runs at GB/s with the CPU's SHA extensions
+    for f in frames:
+        h.update(f)
+    return h.hexdigest()[:32]
 
 
 def _pickle_checked(obj: Any, what: str) -> Opaque:
@@ -189,10 +196,20 @@ class TransferMixin:
         else:
             items = [(None, data)]
         keyed: list[tuple[str, Any]] = []
+        ops: dict[str, Opaque] = {}
         for k, value in items:
+            op = (_pickle_checked(value, "a scattered value") if self._serializing
+                  else Opaque(value))
             if k is None:
-                k = tokenize(type(value).__name__, value) if hash else uuid.uuid4().hex
+                if hash:
+                    try:  # one pickle serves both the key and (in processes mode) the transfer
+                        k = token_of_frames(op.frames(), type(value).__name__)
+                    except Exception:  # noqa: BLE001 - unpicklable in threads mode: no hash
+                        k = uuid.uuid4().hex
+                else:
+                    k = uuid.uuid4().hex
             keyed.append((str(k), value))
+            ops[str(k)] = op
         if isinstance(workers, str):
             workers = [workers]
         ncores = await self._scheduler_request({"op": "ncores"})
@@ -202,9 +219,8 @@ class TransferMixin:
                                  + (f" among {workers}" if workers else ""))
         plan: dict[str, dict[str, Opaque]] = {}
         who_has: dict[str, list[str]] = {}
-        for i, (k, value) in enumerate(keyed):
-            op = (_pickle_checked(value, f"the scattered value {k!r}") if self._serializing
-                  else Opaque(value))
+        for i, (k, _) in enumerate(keyed):
+            op = ops[k]
             chosen = targets if broadcast else [targets[i % len(targets)]]
             for w in chosen:
                 plan.setdefault(w, {})[k] = op
