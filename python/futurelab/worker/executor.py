@@ -6,10 +6,12 @@ how :func:`get_worker`, :func:`secede` and :func:`rejoin` find them.
 """
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 import time
 import traceback as tb_mod
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import tblib.pickling_support
@@ -26,6 +28,67 @@ thread_state = threading.local()
 
 _INLINE_TYPES = (int, float, bool, type(None), complex)
 INLINE_LIMIT = 2048
+
+
+class TaskThreads:
+    """The threads that run a worker's tasks: ``nthreads`` of them, plus one per seceded task.
+
+    A plain queue feeds long-lived threads (ThreadPoolExecutor would start a new thread on many
+    submissions); finished tasks are reported to the worker's loop in bunches, with one wake-up
+    for all the outcomes that piled up meanwhile.
+    """
+
+    def __init__(self, worker: Worker, nthreads: int, name: str) -> None:
+        self.worker = worker
+        self.name = name
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.outcomes: deque[Any] = deque()
+        self._wake_scheduled = False
+        self._lock = threading.Lock()
+        for _ in range(nthreads):
+            self.add_thread()
+
+    def add_thread(self) -> None:
+        """One more thread (a seceded task keeps its own; this one takes the next task)."""
+        t = threading.Thread(target=self._run, daemon=True,
+                             name=f"{self.name}-task-{len(self.threads)}")
+        self.threads.append(t)
+        t.start()
+
+    def submit(self, *item: Any) -> None:
+        self.queue.put(item)
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            run_task(*item)
+
+    def report(self, event: Any) -> None:
+        """Hand an outcome to the worker's loop (from a task thread)."""
+        with self._lock:
+            self.outcomes.append(event)
+            if self._wake_scheduled:
+                return
+            self._wake_scheduled = True
+        try:
+            self.worker.loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop is closed: the worker is gone
+            pass
+
+    def _drain(self) -> None:
+        with self._lock:
+            self._wake_scheduled = False
+            events = list(self.outcomes)
+            self.outcomes.clear()
+        for event in events:
+            self.worker.handle(event)
+
+    def shutdown(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
 
 
 def get_worker() -> Worker:
@@ -54,6 +117,7 @@ def secede() -> None:
     if worker is None or key is None or getattr(thread_state, "seceded", False):
         return
     thread_state.seceded = True
+    worker.threads.add_thread()  # so the next task need not wait for this one
     worker.loop.call_soon_threadsafe(worker.handle, Secede(key, stimulus_id="secede"))
 
 
@@ -125,7 +189,7 @@ def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
                                slot, typeobj, stimulus_id="execute-success")
     finally:
         thread_state.key = None
-    worker.loop.call_soon_threadsafe(worker.handle, event)
+    worker.threads.report(event)
 
 
 def failure_event(key: str, exc: BaseException, start: float, stop: float, *,

@@ -12,7 +12,6 @@ import os
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..comm import Comm, connect
@@ -22,7 +21,7 @@ from ..protocol.serialize import Opaque
 from ..rpc import BatchedSend, ConnectionPool, Server, read_stream
 from ..taskspec import substitute
 from . import state as st
-from .executor import run_task, sizeof
+from .executor import TaskThreads, sizeof
 
 logger = logging.getLogger("futurelab.worker")
 
@@ -58,8 +57,7 @@ class Worker(Server):
         #: which thread slot each running task occupies (rows of the task stream)
         self.slots: dict[str, int] = {}
         self.pool = ConnectionPool(security=security)
-        self.executor = ThreadPoolExecutor(max_workers=nthreads + 256,
-                                           thread_name_prefix=f"{self.name}-task")
+        self.threads = TaskThreads(self, nthreads, self.name)
         self.loop = asyncio.get_running_loop()
         self.serializing = not listen_address.startswith("inproc://")
         self.stream: BatchedSend | None = None
@@ -212,7 +210,7 @@ class Worker(Server):
         self.pool.close()
         for ev in self.rejoin_events.values():
             ev.set()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.threads.shutdown()
         self.actors.close()
         for task in list(self._tasks):
             if task is not asyncio.current_task():
@@ -259,8 +257,7 @@ class Worker(Server):
             self.loop.call_soon(self.handle, failure_event(key, e, 0.0, 0.0,
                                                            serialize=self.serializing))
             return
-        self.executor.submit(run_task, self, key, func, args, kwargs, ts.actor,
-                             self._take_slot(key))
+        self.threads.submit(self, key, func, args, kwargs, ts.actor, self._take_slot(key))
 
     def _take_slot(self, key: str) -> int:
         """The lowest free thread slot (a row of the task stream) for ``key``."""

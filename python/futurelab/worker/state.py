@@ -27,8 +27,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidTransition
-
 #: at most this many peers are fetched from at the same time
 MAX_CONCURRENT_FETCHES = 8
 
