@@ -51,9 +51,15 @@ def spec(key: str, *deps: str, **kw: Any) -> TaskSpec:
 
 def compute(key: str, priority: tuple[int, int], who_has: dict[str, list[str]] | None = None,
             nbytes: dict[str, int] | None = None, actor: bool = False) -> dict[str, Any]:
-    """The exact compute-task message the scheduler sends for ``key``."""
-    return {"op": "compute-task", "key": key, "priority": list(priority), "actor": actor,
-            "who_has": who_has or {}, "nbytes": nbytes or {}, **rs(key)}
+    """The exact compute-task message the scheduler sends for ``key`` (empty fields omitted)."""
+    msg: dict[str, Any] = {"op": "compute-task", "key": key, "priority": tuple(priority),
+                           **rs(key)}
+    if who_has:
+        msg["who_has"] = who_has
+        msg["nbytes"] = nbytes or {}
+    if actor:
+        msg["actor"] = True
+    return msg
 
 
 def in_memory(key: str, who_has: list[str], nbytes: int = 0, type: str = "",
@@ -886,7 +892,8 @@ def test_scheduler_and_worker_machines_joined(sched_state: SchedulerState) -> No
             for m in msgs:
                 if m["op"] == "compute-task":
                     ev: Any = ComputeTask(m["key"], {k: m[k] for k in ("func", "args", "kwargs")},
-                                          tuple(m["priority"]), m["who_has"], m["nbytes"])
+                                          tuple(m["priority"]), m.get("who_has", {}),
+                                         m.get("nbytes", {}))
                 else:
                     ev = FreeKeys(m["keys"])
                 run(addr, wss[addr].handle(ev))

@@ -7,6 +7,7 @@ the scheduler it wants the key; when the last one is garbage collected the clien
 from __future__ import annotations
 
 import asyncio
+import builtins
 import threading
 from collections.abc import Callable, Generator
 from concurrent.futures import CancelledError
@@ -156,6 +157,10 @@ class Future:
     def type(self) -> Any:
         """The result's type once finished (e.g. ``int``); None before."""
         st = self._state
+        if st.typeobj is None and st.type is not None:
+            builtin = getattr(builtins, st.type, None)  # e.g. "int": sent by name only
+            if isinstance(builtin, type):
+                return builtin
         if st.typeobj is not None:
             try:
                 return st.typeobj.get() if isinstance(st.typeobj, Opaque) else st.typeobj

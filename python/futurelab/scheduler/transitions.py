@@ -65,12 +65,13 @@ def assign(s: SchedulerState, ts: TaskState, ws: WorkerInfo) -> None:
     ts.processing_on = ts.last_worker = ws.address
     ws.processing.add(ts)
     assert ts.run_spec is not None
-    s._out.to_worker(ws.address, {
-        "op": "compute-task", "key": ts.key, "priority": list(ts.priority), "actor": ts.actor,
-        "who_has": {d.key: sorted(d.who_has) for d in ts.dependencies},
-        "nbytes": {d.key: d.nbytes for d in ts.dependencies},
-        **ts.run_spec,
-    })
+    msg = {"op": "compute-task", "key": ts.key, "priority": ts.priority, **ts.run_spec}
+    if ts.dependencies:  # only what a task needs travels: most tasks have no dependencies
+        msg["who_has"] = {d.key: list(d.who_has) for d in ts.dependencies}
+        msg["nbytes"] = {d.key: d.nbytes for d in ts.dependencies}
+    if ts.actor:
+        msg["actor"] = True
+    s._out.to_worker(ws.address, msg)
 
 
 def _processing_memory(s: SchedulerState, ts: TaskState) -> Recs:
@@ -212,7 +213,7 @@ def _queued_processing(s: SchedulerState, ts: TaskState) -> Recs:
     return recs
 
 
-TRANSITIONS: dict[tuple[str, str], Callable[["SchedulerState", "TaskState"], "Recs"]] = {
+TRANSITIONS: dict[tuple[str, str], Callable[[SchedulerState, TaskState], Recs]] = {
     ("released", "waiting"): _released_waiting,
     ("forgotten", "waiting"): _released_waiting,
     ("released", "forgotten"): _released_forgotten,

@@ -179,8 +179,10 @@ def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
             if worker.serializing:
                 inline.frames()
         worker.data[key] = result
-        typeobj: Opaque | None = Opaque(type(result))
-        if worker.serializing:
+        typ = type(result)
+        # builtin types travel by name alone (the client maps the name back)
+        typeobj: Opaque | None = None if typ.__module__ == "builtins" else Opaque(typ)
+        if worker.serializing and typeobj is not None:
             try:
                 typeobj.frames()  # type: ignore[union-attr]
             except Exception:  # noqa: BLE001 - the name is enough then
