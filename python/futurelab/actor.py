@@ -166,9 +166,16 @@ class Actor:
     def _send(self, msg: dict[str, Any]) -> Any:
         client = self._client
         loop = client.loop
+        info = client.actors.get(self.key)
+        if info is not None:
+            info["pending"] += 1  # calls in flight, shown by the views
 
         async def go() -> Any:
-            return await _channel(client, self._address).submit(msg)
+            try:
+                return await _channel(client, self._address).submit(msg)
+            finally:
+                if info is not None:
+                    info["pending"] -= 1
 
         if client.asynchronous:
             # scheduled now, in call order; the caller may await later (or never)

@@ -190,3 +190,15 @@ def test_get_client_inside_actor_method_reaches_the_cluster(client: Client) -> N
     s = client.submit(Submitter, actor=True).result(timeout=30)
     assert s.go().result(timeout=60) == 6
     assert futurelab.Actor is Actor
+
+
+def test_live_model_lists_actors_with_calls_in_flight() -> None:
+    with Client(processes=False, n_workers=1, threads_per_worker=1) as client:
+        rec_future = client.submit(Recorder, actor=True)
+        rec = rec_future.result(timeout=30)
+        model = client.live_model()
+        [actor] = model.snapshot()["actors"]
+        assert actor["key"] == rec.key and actor["class"] == "Recorder" and actor["worker"]
+        calls = [rec.record(i) for i in range(50)]
+        assert calls[-1].result(timeout=30) == 49
+        assert model.snapshot()["actors"][0]["pending"] == 0

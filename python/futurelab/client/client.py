@@ -84,6 +84,8 @@ class Client(CollectionsMixin, TransferMixin):
         self._reader: asyncio.Task[Any] | None = None
         self.cluster: Any = None
         self._model: Any = None
+        #: actors of this client, by key: class, worker, calls in flight (for the views)
+        self.actors: dict[str, dict[str, Any]] = {}
         self.scheduler_address: str | None = None
         #: where this client actually connects (in-process to a LocalCluster of this process)
         self._link_address = ""
@@ -333,6 +335,10 @@ class Client(CollectionsMixin, TransferMixin):
             st.finish(msg.get("type"), msg.get("who_has", []), msg.get("data"), "data" in msg)
             if "typeobj" in msg:
                 st.typeobj = msg["typeobj"]
+            if msg.get("actor"):
+                who = msg.get("who_has") or [""]
+                self.actors[msg["key"]] = {"class": msg.get("type", ""), "worker": who[0],
+                                           "pending": 0}
 
     def _on_task_erred(self, msg: dict[str, Any]) -> None:
         st = self.futures.get(msg["key"])

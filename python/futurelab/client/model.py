@@ -252,4 +252,6 @@ class LiveModel:
             "progress": self.progress(),
             "stream": stream,
             "primitives": primitives,
+            "actors": [{"key": k, **v} for k, v in list(self.client.actors.items())
+                       if k in self.client.futures],
         }

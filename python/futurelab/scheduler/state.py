@@ -538,6 +538,8 @@ class SchedulerState:
             msg["data"] = data
         if ts.typeobj is not None:
             msg["typeobj"] = ts.typeobj
+        if ts.actor:
+            msg["actor"] = True
         for client in clients:
             if client != FIRE_AND_FORGET:
                 self._out.to_client(client, msg)
