@@ -28,6 +28,8 @@ from .client.waiting import fire_and_forget as fire_and_forget
 from .client.waiting import wait as wait
 from .cluster import LocalCluster as LocalCluster
 from .errors import FuturelabError as FuturelabError
+from .errors import KilledWorker as KilledWorker
+from .errors import LostData as LostData
 from .primitives.event import Event as Event
 from .primitives.lock import Lock as Lock
 from .primitives.pubsub import Pub as Pub
@@ -35,8 +37,6 @@ from .primitives.pubsub import Sub as Sub
 from .primitives.queue import Queue as Queue
 from .primitives.semaphore import Semaphore as Semaphore
 from .primitives.variable import Variable as Variable
-from .errors import KilledWorker as KilledWorker
-from .errors import LostData as LostData
 from .worker.executor import get_worker as get_worker
 from .worker.executor import rejoin as rejoin
 from .worker.executor import secede as secede

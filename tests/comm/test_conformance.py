@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
+
 from futurelab.comm import Comm, Listener, connect, listen
 from futurelab.errors import CommClosedError
 from futurelab.protocol.serialize import Opaque

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+
 from futurelab.comm import Comm, connect, listen
 from futurelab.errors import CommClosedError
 from futurelab.protocol.serialize import Opaque

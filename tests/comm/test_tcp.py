@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
+
 from futurelab.comm import Comm, connect, listen
 from futurelab.comm.handshake import HELLO_SIZE
 from futurelab.comm.tcp import parse_host_port

@@ -23,8 +23,8 @@ from ..protocol.serialize import Opaque
 from ..rpc import BatchedSend, ConnectionPool, read_stream
 from ..taskspec import replace_futures
 from . import sync as _sync
-from .future import CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState
 from .collections import CollectionsMixin
+from .future import CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState
 from .transfer import TransferMixin, _pickle_checked, funcname, token_of_frames, tokenize
 
 _default_client: Client | None = None
