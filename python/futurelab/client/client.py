@@ -300,7 +300,10 @@ class Client(CollectionsMixin, TransferMixin):
             if st is None:
                 st = self.futures[key] = FutureState(key)
                 self.refcount[key] = 1
-                if inform:
+                if key in self._releases:
+                    # released a moment ago and not yet told: just take the release back
+                    self._releases.remove(key)
+                elif inform:
                     self._send({"op": "client-desires-keys", "keys": [key]})
             else:
                 self.refcount[key] += 1

@@ -163,9 +163,11 @@ def decode(item: Item, client: Client) -> Any:
     key = item.get("key")
     if isinstance(key, str):
         from ..client.future import Future
-        # the scheduler registered our want before it replied; inform=True makes sure a status
-        # report reaches this Future even if the first one arrived before it existed
-        return Future(key, client, inform=True)
+        # the scheduler pins the key for us (in transit) until our own claim, sent now on the
+        # ordered stream, has arrived; then it lets go of that pin
+        future = Future(key, client, inform=True)
+        client._send({"op": "release-transit", "keys": [key]})
+        return future
     return msgpack.unpackb(item["data"], raw=False, strict_map_key=False)
 
 

@@ -30,4 +30,27 @@ def install(scheduler: Scheduler) -> None:
     def state(msg: dict[str, Any], comm: Any) -> dict[str, Any]:
         return {ext.plural: ext.snapshot() for ext in exts}
 
-    scheduler.add_handlers(handlers={"primitives-state": state})
+    from ..scheduler import events as ev
+
+    def release_transit(client: str, msg: dict[str, Any]) -> None:
+        keys = [k for k in msg.get("keys", ()) if isinstance(k, str)]
+        scheduler.stimulus(ev.ClientReleasesKeys(transit_holder(client), keys,
+                                                 stimulus_id="release-transit"))
+
+    def drop_transit(client: str) -> None:
+        if not client.startswith("transit-"):
+            scheduler.stimulus(ev.RemoveClient(transit_holder(client), stimulus_id="transit"))
+
+    scheduler.add_handlers(handlers={"primitives-state": state},
+                           client_stream={"release-transit": release_transit})
+    scheduler.on_client_removed.append(drop_transit)
+
+
+def transit_holder(client: str) -> str:
+    """The pseudo-client pinning futures handed to ``client`` until it has registered them.
+
+    A future taken from a Queue (or read from a Variable) stays pinned by this holder until the
+    receiving client's own claim, sent on its ordered stream, has arrived — so a release of an
+    earlier Future of the same key, already on its way, cannot make the task vanish meanwhile.
+    """
+    return f"transit-{client}"
