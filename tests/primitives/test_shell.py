@@ -63,6 +63,8 @@ def test_queue_pins_and_hands_over_a_future(sched: Scheduler) -> None:
     sched.stimulus(ev.ClientReleasesKeys("c1", ["k"]))
     assert wants(sched, "k") == {"queue-q"} and sched.state.tasks["k"].state == "memory"
     feed(sched, "c2", op="queue-get", name="q", rid=7, n=1, timeout=None)
+    assert wants(sched, "k") == {"c2", "transit-c2"}
+    feed(sched, "c2", op="release-transit", keys=["k"])  # c2's Future exists now
     assert wants(sched, "k") == {"c2"}
     msgs = stream(sched, "c2").msgs
     ops = [m["op"] for m in msgs]

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..scheduler import events as ev
-from .extensions import transit_holder
 from ._base import Effects, Pins, PrimitiveState
 from ._waiters import WaiterId
+from .extensions import transit_holder
 
 if TYPE_CHECKING:
     from ..scheduler.server import Scheduler
@@ -140,8 +140,11 @@ class PrimitiveExtension:
                 sched.stimulus(ev.ClientDesiresKeys(holder, [key], stimulus_id=holder))
         for client, key in effects.give:
             if client in sched.client_streams:
+                # the transit pin outlives a stale release; the client's own claim brings
+                # it the key's status now
                 sched.stimulus(ev.ClientDesiresKeys(transit_holder(client), [key],
                                                     stimulus_id=holder))
+                sched.stimulus(ev.ClientDesiresKeys(client, [key], stimulus_id=holder))
         for key in effects.unpin:
             if self.pins.unpin(holder, key):
                 sched.stimulus(ev.ClientReleasesKeys(holder, [key], stimulus_id=holder))
