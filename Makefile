@@ -27,6 +27,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # jlpm/yarn 3 reads CI=true as "immutable lockfile"; .yarnrc.yml turns that off explicitly.
 
 LABEXT_OUT := python/futurelab/labextension
+# The scheduler's web dashboard bundle (esbuild; `jlpm build` makes it with the labextension).
+DASHBOARD_OUT := python/futurelab/dashboard/static
 # Stamp of the last `jlpm build` (tsc leaves unchanged outputs untouched, so their mtimes can't
 # tell). Removed by `make clean`; a missing $(LABEXT_OUT) forces a rebuild too.
 LABEXT_BUILT := labextension/lib/.built
@@ -90,9 +92,10 @@ node_modules/.installed: package.json $(LOCKS) | $(VENV)/.installed-test
 	jlpm install
 	@touch $@
 
-# Rebuilt when a source is newer than the stamp, or when the output dir is gone (jlpm clean:all).
+# Rebuilt when a source is newer than the stamp, or when an output is gone (jlpm clean:all).
 $(LABEXT_BUILT): $(TS_SOURCES) package.json tsconfig.json install.json \
-                 $(if $(wildcard $(LABEXT_OUT)/package.json),,FORCE) | node_modules/.installed
+                 $(if $(wildcard $(LABEXT_OUT)/package.json),,FORCE) \
+                 $(if $(wildcard $(DASHBOARD_OUT)/dashboard.js),,FORCE) | node_modules/.installed
 	jlpm build
 	@touch $@
 
@@ -138,7 +141,7 @@ bench: env-bench
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf labextension/lib tsconfig.tsbuildinfo $(LABEXT_OUT) dist build \
+	rm -rf labextension/lib tsconfig.tsbuildinfo $(LABEXT_OUT) $(DASHBOARD_OUT) dist build \
 	  python/*.egg-info *.egg-info test-results playwright-report \
 	  $(UI_DIR)/test-results $(UI_DIR)/playwright-report $(UI_DIR)/.cache
 

@@ -21,6 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scheduler", help="run a scheduler")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8786, help="TCP port (default 8786)")
+    s.add_argument("--dashboard-address", default="127.0.0.1:8787",
+                   help="HOST:PORT of the web dashboard, the next free port when taken "
+                        "(default 127.0.0.1:8787; ':PORT' = every interface, which needs "
+                        "--auth-file; 'none' disables it)")
+    s.add_argument("--no-dashboard", action="store_true", help="serve no web dashboard")
     w = sub.add_parser("worker", help="run a worker connected to a scheduler")
     w.add_argument("scheduler", help="scheduler address, e.g. tcp://127.0.0.1:8786")
     w.add_argument("--nthreads", type=int, default=1, help="threads running tasks (default 1)")
@@ -65,13 +70,22 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     if args.command == "scheduler":
         from .scheduler.server import Scheduler
+        dashboard = args.dashboard_address
+        if args.no_dashboard or str(dashboard).strip().lower() in ("", "none", "off", "false"):
+            dashboard = None
         try:
             sched = await Scheduler(f"{args.protocol}://{args.host}:{args.port}",
-                                    security=_security(args, create=True)).start()
-        except PermissionError as e:
+                                    security=_security(args, create=True),
+                                    dashboard_address=dashboard).start()
+        except (PermissionError, ValueError) as e:
             print(f"futurelab scheduler: {e}", file=sys.stderr)
             return 2
         print(f"futurelab scheduler at {sched.address}", flush=True)
+        if sched.dashboard is not None:
+            link = sched.dashboard.link
+            if sched.dashboard.required_token:  # like Jupyter: the terminal shows the token
+                link += f"?token={sched.dashboard.required_token}"
+            print(f"futurelab dashboard at {link}", flush=True)
         waiter = asyncio.ensure_future(stop.wait())
         await asyncio.wait([waiter, asyncio.ensure_future(sched.closed.wait())],
                            return_when=asyncio.FIRST_COMPLETED)

@@ -18,7 +18,7 @@ from typing import Any
 
 from .client import sync as _sync
 from .nanny import WorkerProcess, parse_bytes
-from .scheduler.server import Scheduler
+from .scheduler.server import DEFAULT_DASHBOARD, Scheduler
 from .security import Security, forget, remember
 from .worker.server import Worker
 
@@ -64,6 +64,8 @@ class LocalCluster:
         processes: True for worker processes, False for workers as threads in this process.
         host: the address the scheduler and workers bind to (loopback by default).
         scheduler_port: the scheduler's TCP port (0 picks a free one).
+        dashboard_address: where the scheduler serves its web dashboard (the next free port
+            when taken; None: no dashboard).
 
     >>> # with LocalCluster(n_workers=2, processes=False) as cluster:
     >>> #     client = Client(cluster)
@@ -73,8 +75,11 @@ class LocalCluster:
                  processes: bool = True, host: str = "127.0.0.1", scheduler_port: int = 0,
                  asynchronous: bool = False, loop: asyncio.AbstractEventLoop | None = None,
                  name: str | None = None, timeout: float = 30, security: Any = None,
-                 memory_limit: int | str | None = None, **kwargs: Any) -> None:
+                 memory_limit: int | str | None = None,
+                 dashboard_address: str | int | None = DEFAULT_DASHBOARD,
+                 **kwargs: Any) -> None:
         self.processes = processes
+        self.dashboard_address = dashboard_address
         self.memory_limit = parse_bytes(memory_limit)
         self.n_workers, self.threads_per_worker = default_shape(processes, n_workers,
                                                                 threads_per_worker)
@@ -120,7 +125,8 @@ class LocalCluster:
     async def _start(self) -> LocalCluster:
         address = (f"tcp://{self.host}:{self.scheduler_port}" if self.processes
                    else "inproc://")
-        self.scheduler = await Scheduler(address, security=self.security).start()
+        self.scheduler = await Scheduler(address, security=self.security,
+                                         dashboard_address=self.dashboard_address).start()
         # a Client in this process talks to the scheduler in-process: no sockets, no pickling
         self.local_address = (await self.scheduler.listen_also("inproc://")
                               if self.processes else self.scheduler.address)
@@ -132,6 +138,12 @@ class LocalCluster:
             raise
         self.status = "running"
         return self
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The URL of the scheduler's web dashboard (None: disabled or not started)."""
+        dashboard = self.scheduler.dashboard if self.scheduler is not None else None
+        return dashboard.link if dashboard is not None else None
 
     # ------------------------------------------------------------------ scaling
     def scale(self, n: int) -> Any:

@@ -105,7 +105,8 @@ def test_client_html_lists_workers_threads_memory_futures(client: futurelab.Clie
     for text in ("Scheduler", client.scheduler_address, "Workers", "Threads", "Memory",
                  "Futures held"):
         assert text in out
-    assert "<a " not in out
+    # the dashboard link is the one link of the repr
+    assert out.count("<a ") == 1 and f'href="{client.dashboard_link}"' in out
     summary = r.client_summary(client)
     assert summary["workers"] == 2 and summary["threads"] == 4 and summary["futures"] == 3
     client.live_model()  # with a live model the summary comes from it

@@ -8,14 +8,8 @@ import { Panel, PanelLayout, Widget } from '@lumino/widgets';
 
 import type { ClientModel } from '../model';
 import { SIDEBAR_ID } from '../tokens';
-import {
-  FuturesView,
-  headerView,
-  ModelView,
-  PrimitivesView,
-  StreamView,
-  WorkersView
-} from './views';
+import { FuturesView, PrimitivesView, StreamView, WorkersView } from './views';
+import { headerView, ModelView } from './widgets';
 
 export interface ISidebarOptions {
   model: ClientModel;

@@ -1,18 +1,16 @@
 /**
- * React views of the sidebar. Each is a function of the ClientModel, wrapped in
- * a ReactWidget that re-renders through UseSignal on `model.changed` (never a
- * ReactDOM.render per update). Layout is the Lumino panel's job (panel.ts).
+ * React views of futurelab's state: plain function components of the
+ * ClientModel, free of JupyterLab, so the same views render in the lab sidebar
+ * (wrapped in ReactWidgets by ./widgets.tsx, laid out by panel.ts) and in the
+ * scheduler's web dashboard (../dashboard/). Actions go through the model
+ * (`model.cancel`, `model.retry`, `model.select`), which sends them to
+ * wherever its state comes from (the kernel's comm, or the dashboard's
+ * WebSocket).
  */
-import {
-  ReactWidget,
-  refreshIcon,
-  ToolbarButtonComponent,
-  UseSignal
-} from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ALL, ClientModel, IPrimitiveItem, IStreamData, STATUS_ORDER } from '../model';
-import type { IFutureInfo } from '../tokens';
+import type { IFutureInfo, IProgress } from '../tokens';
 
 // ------------------------------------------------------------------ formatting
 
@@ -100,45 +98,15 @@ export function prefixColor(prefix: string): string {
   return color;
 }
 
-// ------------------------------------------------------------------ widget wrapper
-
-/** A ReactWidget rendering `view(model)` again on every `model.changed`. */
-export class ModelView extends ReactWidget {
-  constructor(
-    private readonly _model: ClientModel,
-    private readonly _view: (props: { model: ClientModel }) => JSX.Element | null,
-    className: string
-  ) {
-    super();
-    this.addClass('jp-FuturelabSection');
-    this.addClass(className);
-  }
-
-  render(): JSX.Element {
-    const View = this._view;
-    return (
-      <UseSignal signal={this._model.changed}>{() => <View model={this._model} />}</UseSignal>
-    );
-  }
-}
-
 // ------------------------------------------------------------------ header / empty state
 
-/** The header's view, with a refresh button calling `onRefresh`. */
-export function headerView(
-  onRefresh: () => void
-): (props: { model: ClientModel }) => JSX.Element {
-  return function Header({ model }: { model: ClientModel }) {
-    return <HeaderView model={model} onRefresh={onRefresh} />;
-  };
-}
-
+/** The sidebar's header; `refreshButton` is the host's own button (a JupyterLab toolbar button). */
 export function HeaderView({
   model,
-  onRefresh
+  refreshButton
 }: {
   model: ClientModel;
-  onRefresh?: () => void;
+  refreshButton?: React.ReactNode;
 }): JSX.Element {
   const snap = model.snapshot;
   let body: JSX.Element;
@@ -179,14 +147,7 @@ export function HeaderView({
         <span className="jp-FuturelabSidebar-source" title="the kernel followed">
           {model.source}
         </span>
-        {onRefresh ? (
-          <ToolbarButtonComponent
-            className="jp-FuturelabSidebar-refresh"
-            icon={refreshIcon}
-            tooltip="Refresh (reconnect to the kernel)"
-            onClick={onRefresh}
-          />
-        ) : null}
+        {refreshButton ?? null}
       </div>
       {body}
       {model.notice ? <div className="jp-FuturelabSidebar-notice">{model.notice}</div> : null}
@@ -261,7 +222,16 @@ function DetailRow({ model }: { model: ClientModel }): JSX.Element | null {
 
 const ROWS_PER_GROUP = 100;
 
-export function FuturesView({ model }: { model: ClientModel }): JSX.Element | null {
+export function FuturesView({
+  model,
+  title = 'Futures',
+  emptyText = 'No futures held by this Client.'
+}: {
+  model: ClientModel;
+  /** the section's title ("Tasks" on the dashboard) */
+  title?: string;
+  emptyText?: string;
+}): JSX.Element | null {
   const [collapsed, setCollapsed] = React.useState<{ [prefix: string]: boolean }>({});
   const snap = model.snapshot;
   if (!snap) {
@@ -275,7 +245,7 @@ export function FuturesView({ model }: { model: ClientModel }): JSX.Element | nu
   return (
     <div>
       <h3 className="jp-FuturelabSection-title">
-        Futures <span className="jp-FuturelabCount">{snap.nfutures}</span>
+        {title} <span className="jp-FuturelabCount">{snap.nfutures}</span>
       </h3>
       <div className="jp-FuturelabFilter" role="toolbar" aria-label="Filter futures by status">
         {[ALL, ...statuses].map(s => (
@@ -295,7 +265,7 @@ export function FuturesView({ model }: { model: ClientModel }): JSX.Element | nu
         ) : null}
       </div>
       {model.futures.length === 0 ? (
-        <div className="jp-FuturelabSection-empty">No futures held by this Client.</div>
+        <div className="jp-FuturelabSection-empty">{emptyText}</div>
       ) : null}
       {model.groups.map(group => {
         const isCollapsed = collapsed[group.prefix] ?? false;
@@ -368,9 +338,16 @@ const LABEL_WIDTH = 40;
 const LANE_HEIGHT = 16;
 const AXIS_HEIGHT = 14;
 
-export function StreamChart({ data }: { data: IStreamData }): JSX.Element {
+export function StreamChart({
+  data,
+  width = CHART_WIDTH
+}: {
+  data: IStreamData;
+  /** the viewBox width: the chart scales to its container, labels keep this scale */
+  width?: number;
+}): JSX.Element {
   const span = data.t1 - data.t0;
-  const plot = CHART_WIDTH - LABEL_WIDTH - 4;
+  const plot = width - LABEL_WIDTH - 4;
   const x = (t: number) => LABEL_WIDTH + ((t - data.t0) / span) * plot;
   const height = Math.max(1, data.lanes.length) * LANE_HEIGHT + AXIS_HEIGHT;
   const workers: string[] = [];
@@ -382,7 +359,7 @@ export function StreamChart({ data }: { data: IStreamData }): JSX.Element {
   return (
     <svg
       className="jp-FuturelabStream-chart"
-      viewBox={`0 0 ${CHART_WIDTH} ${height}`}
+      viewBox={`0 0 ${width} ${height}`}
       width="100%"
       role="img"
       aria-label="Task stream"
@@ -430,14 +407,20 @@ export function StreamChart({ data }: { data: IStreamData }): JSX.Element {
       <text className="jp-FuturelabStream-axis" x={LABEL_WIDTH} y={height - 3}>
         {`−${formatDuration(span)}`}
       </text>
-      <text className="jp-FuturelabStream-axis jp-mod-end" x={CHART_WIDTH - 4} y={height - 3}>
+      <text className="jp-FuturelabStream-axis jp-mod-end" x={width - 4} y={height - 3}>
         now
       </text>
     </svg>
   );
 }
 
-export function StreamView({ model }: { model: ClientModel }): JSX.Element | null {
+export function StreamView({
+  model,
+  width
+}: {
+  model: ClientModel;
+  width?: number;
+}): JSX.Element | null {
   if (!model.snapshot) {
     return null;
   }
@@ -449,7 +432,7 @@ export function StreamView({ model }: { model: ClientModel }): JSX.Element | nul
         Task stream <span className="jp-FuturelabCount">{ntasks}</span>
         {data.nerred ? <span className="jp-FuturelabBadge jp-mod-error">{data.nerred} erred</span> : null}
       </h3>
-      <StreamChart data={data} />
+      <StreamChart data={data} width={width} />
       <div className="jp-FuturelabLegend">
         {data.prefixes.map(p => (
           <span key={p} className="jp-FuturelabLegend-item">
@@ -458,6 +441,121 @@ export function StreamView({ model }: { model: ClientModel }): JSX.Element | nul
           </span>
         ))}
       </div>
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------ progress
+
+/** Progress of one task prefix; the dashboard's cluster-wide rows add processing and waiting. */
+export interface IProgressRow extends IProgress {
+  processing?: number;
+  waiting?: number;
+}
+
+/** One bar per task prefix: done (the prefix's colour), erred, processing, out of the total. */
+export function ProgressView({ model }: { model: ClientModel }): JSX.Element | null {
+  const snap = model.snapshot;
+  if (!snap) {
+    return null;
+  }
+  const progress = (snap.progress ?? {}) as { [prefix: string]: IProgressRow };
+  const prefixes = Object.keys(progress).sort();
+  const segment = (prefix: string, n: number | undefined, kind: string, total: number) =>
+    n ? (
+      <span
+        className={`jp-FuturelabProgress-seg jp-mod-${kind}`}
+        data-kind={kind}
+        style={{
+          width: `${(100 * n) / total}%`,
+          background: kind === 'done' ? prefixColor(prefix) : undefined
+        }}
+      />
+    ) : null;
+  return (
+    <div>
+      <h3 className="jp-FuturelabSection-title">
+        Progress <span className="jp-FuturelabCount">{prefixes.length}</span>
+      </h3>
+      {prefixes.length === 0 ? <div className="jp-FuturelabSection-empty">No tasks.</div> : null}
+      <table className="jp-FuturelabTable jp-FuturelabProgress">
+        <tbody>
+          {prefixes.map(prefix => {
+            const row = progress[prefix];
+            const total = Math.max(1, row.total);
+            return (
+              <tr key={prefix} data-prefix={prefix} className="jp-FuturelabProgress-row">
+                <td className="jp-FuturelabProgress-prefix">
+                  <span className="jp-FuturelabSwatch" style={{ background: prefixColor(prefix) }} />
+                  {prefix}
+                </td>
+                <td className="jp-FuturelabProgress-barCell">
+                  <div className="jp-FuturelabProgress-bar">
+                    {segment(prefix, row.done, 'done', total)}
+                    {segment(prefix, row.erred, 'erred', total)}
+                    {segment(prefix, row.processing, 'processing', total)}
+                  </div>
+                </td>
+                <td className="jp-FuturelabProgress-counts" data-done={row.done} data-total={row.total}>
+                  {`${row.done} / ${row.total}`}
+                  {row.processing ? ` · ${row.processing} running` : ''}
+                  {row.erred ? ` · ${row.erred} erred` : ''}
+                  {row.cancelled ? ` · ${row.cancelled} cancelled` : ''}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+// ------------------------------------------------------------------ actors
+
+/** An actor hosted on a worker, as snapshots list them (`actors`). */
+export interface IActorInfo {
+  key: string;
+  class?: string;
+  worker?: string;
+  /** calls in flight (a Client's own actors only) */
+  pending?: number;
+}
+
+export function ActorsView({ model }: { model: ClientModel }): JSX.Element | null {
+  const snap = model.snapshot as { actors?: IActorInfo[] } | null;
+  if (!snap) {
+    return null;
+  }
+  const actors = Array.isArray(snap.actors) ? snap.actors : [];
+  return (
+    <div>
+      <h3 className="jp-FuturelabSection-title">
+        Actors <span className="jp-FuturelabCount">{actors.length}</span>
+      </h3>
+      {actors.length === 0 ? <div className="jp-FuturelabSection-empty">No actors.</div> : null}
+      {actors.length ? (
+        <table className="jp-FuturelabTable jp-FuturelabActors">
+          <thead>
+            <tr>
+              <th>actor</th>
+              <th>class</th>
+              <th>worker</th>
+              {actors.some(a => typeof a.pending === 'number') ? <th>calls in flight</th> : null}
+            </tr>
+          </thead>
+          <tbody>
+            {actors.map(a => (
+              <tr key={a.key} data-key={a.key} title={a.key}>
+                <td>{shortKey(a.key)}</td>
+                <td>{a.class ?? ''}</td>
+                <td title={a.worker}>{shortAddress(a.worker ?? '')}</td>
+                {typeof a.pending === 'number' ? <td>{a.pending}</td> : null}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
     </div>
   );
 }

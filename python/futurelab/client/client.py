@@ -173,6 +173,8 @@ class Client(CollectionsMixin, TransferMixin):
             comm.abort()
             raise FuturelabError(f"scheduler at {self.scheduler_address} refused the client: "
                                  f"{reply}")
+        #: where the scheduler's dashboard listens ({"host", "port", "token"}), or None
+        self._dashboard = reply.get("dashboard")
         self._stream = BatchedSend(comm)
         self._reader = asyncio.ensure_future(self._read_scheduler(comm))
         self.status = "running"
@@ -431,7 +433,7 @@ class Client(CollectionsMixin, TransferMixin):
         op = Opaque(args)
         try:
             op.frames()
-        except Exception as e:  # noqa: BLE001 - find and name the argument that fails
+        except Exception as e:
             for i, arg in enumerate(args):
                 try:
                     Opaque(arg).frames()
@@ -446,7 +448,7 @@ class Client(CollectionsMixin, TransferMixin):
         op = Opaque(kwargs)
         try:
             op.frames()
-        except Exception as e:  # noqa: BLE001 - find and name the keyword that fails
+        except Exception as e:
             for name, value in kwargs.items():
                 try:
                     Opaque(value).frames()
@@ -586,6 +588,24 @@ class Client(CollectionsMixin, TransferMixin):
         """A live board of the coordination primitives (a notebook widget)."""
         from ..jupyter.widgets import primitives_board
         return primitives_board(self, **kwargs)
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The URL of the scheduler's web dashboard, or None when it serves none.
+
+        Formatted with ``$FUTURELAB_DASHBOARD_LINK`` when set (e.g.
+        ``"{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status"`` behind JupyterHub); the token a
+        dashboard off-loopback asks for is never part of it.
+
+        >>> # Client(processes=False).dashboard_link
+        >>> # 'http://127.0.0.1:8787/status'
+        """
+        info = getattr(self, "_dashboard", None)
+        if not isinstance(info, dict) or not isinstance(info.get("port"), int):
+            return None
+        from ..dashboard.link import dashboard_link, reachable_host
+        return dashboard_link(reachable_host(str(info.get("host", "")), self.scheduler_address),
+                              info["port"])
 
     def __repr__(self) -> str:
         return (f"<Client: {self.scheduler_address!r} status={self.status} "

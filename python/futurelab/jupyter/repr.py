@@ -123,19 +123,24 @@ def client_summary(client: Client) -> dict[str, Any]:
 
 
 def client_html(client: Client) -> str:
-    """The Client's HTML repr: a link-free summary table."""
+    """The Client's HTML repr: a summary table, with the link to the scheduler's dashboard."""
     info = client_summary(client)
-    rows: list[tuple[str, Any]] = [("Scheduler", info["scheduler"]), ("Status", info["status"])]
+    rows: list[tuple[str, Any]] = [("Scheduler", esc(info["scheduler"])),
+                                   ("Status", esc(info["status"]))]
+    link = getattr(client, "dashboard_link", None)
+    if isinstance(link, str) and link:
+        rows.append(("Dashboard", f'<a href="{esc(link)}" target="_blank" rel="noopener">'
+                                  f"{esc(link)}</a>"))
     if "workers" in info:
         memory = format_bytes(info["memory"])
         if info["memory_limit"]:
             memory += f" / {format_bytes(info['memory_limit'])}"
-        rows += [("Workers", info["workers"]), ("Threads", info["threads"]),
-                 ("Memory (results held)", memory)]
-    rows.append(("Futures held", info["futures"]))
+        rows += [("Workers", esc(info["workers"])), ("Threads", esc(info["threads"])),
+                 ("Memory (results held)", esc(memory))]
+    rows.append(("Futures held", esc(info["futures"])))
     name = f" {esc(client.name)}" if client.name else ""
     return (f'<div class="futurelab-client"><strong>futurelab Client{name}</strong>'
-            + table(rows) + "</div>")
+            + table(rows, escape=False) + "</div>")
 
 
 # ---------------------------------------------------------------------- LocalCluster

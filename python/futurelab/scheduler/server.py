@@ -8,6 +8,7 @@ register extra handlers through :meth:`Scheduler.add_handlers`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
@@ -21,10 +22,13 @@ from . import events as ev
 from .state import FIRE_AND_FORGET, Outbox, SchedulerState
 
 logger = logging.getLogger("futurelab.scheduler")
+_listener_ids = itertools.count(1)
 
 #: a worker silent for this long (no heartbeat, no message) is considered gone
 WORKER_TTL = 5.0
 WATCH_INTERVAL = 0.5
+#: where the web dashboard listens unless told otherwise (the next free port when taken)
+DEFAULT_DASHBOARD = "127.0.0.1:8787"
 
 
 class Scheduler(Server):
@@ -34,7 +38,8 @@ class Scheduler(Server):
     """
 
     def __init__(self, address: str = "tcp://127.0.0.1:0", *, validate: bool = False,
-                 security: Any = None, worker_ttl: float = WORKER_TTL) -> None:
+                 security: Any = None, worker_ttl: float = WORKER_TTL,
+                 dashboard_address: str | int | None = DEFAULT_DASHBOARD) -> None:
         self.state = SchedulerState(validate=validate)
         self.security = security
         self._listen_address = address
@@ -77,8 +82,13 @@ class Scheduler(Server):
                 "payload": self.events.snapshot(m.get("keys"))}),
             "unsubscribe-events": lambda c, m: self._subscribe(c, m["topics"], False),
         }
-        #: topic → clients that asked for its events
+        #: topic → clients that asked for its events (and ids of local listeners)
         self.event_subscribers: dict[str, set[str]] = {}
+        #: local listener id → callable(topic, payload): in-process subscribers (the dashboard)
+        self.local_listeners: dict[str, Callable[[str, dict[str, Any]], None]] = {}
+        self._dashboard_address = dashboard_address
+        #: the web dashboard (futurelab.dashboard.server.Dashboard), once started
+        self.dashboard: Any = None
         super().__init__({
             "register-client": self._register_client,
             "register-worker": self._register_worker,
@@ -111,6 +121,13 @@ class Scheduler(Server):
 
     async def start(self) -> Scheduler:
         await self.listen(self._listen_address, self.security)
+        if self._dashboard_address is not None:
+            from ..dashboard.server import Dashboard
+            try:
+                self.dashboard = Dashboard(self, self._dashboard_address).start()
+            except BaseException:
+                self.stop()
+                raise
         self._watchdog = asyncio.ensure_future(self._watch())
         logger.debug("scheduler at %s", self.address)
         return self
@@ -142,9 +159,12 @@ class Scheduler(Server):
         if self._watchdog is not None:
             self._watchdog.cancel()
         self.events.close()
+        dashboard = self.dashboard.stop() if self.dashboard is not None else None
         for bs in [*self.client_streams.values(), *self.worker_streams.values()]:
             bs.abort()
         self.closed.set()
+        if dashboard is not None:  # idle keep-alive HTTP connections, after the rest
+            await self.dashboard.close_connections(dashboard)
 
     # ------------------------------------------------------------------ state plumbing
     def stimulus(self, event: ev.Event) -> None:
@@ -161,12 +181,43 @@ class Scheduler(Server):
                 bs.send(*msgs)
 
     def emit_event(self, topic: str, payload: dict[str, Any]) -> None:
-        """Send an event to the clients subscribed to ``topic`` (free when nobody listens)."""
+        """Send an event to the subscribers of ``topic`` (free when nobody listens).
+
+        Clients get it on their stream; local listeners (:meth:`add_local_listener`) are called.
+        """
         subscribers = self.event_subscribers.get(topic)
         if subscribers:
             msg = {"op": "event", "topic": topic, "payload": payload}
-            for client in subscribers:
-                self.send_to_client(client, msg)
+            for client in list(subscribers):
+                fn = self.local_listeners.get(client)
+                if fn is None:
+                    self.send_to_client(client, msg)
+                    continue
+                try:
+                    fn(topic, payload)
+                except Exception:
+                    logger.exception("local event listener %s failed", client)
+
+    def add_local_listener(self, topics: list[str],
+                           fn: Callable[[str, dict[str, Any]], None]) -> str:
+        """Call ``fn(topic, payload)`` on the scheduler's loop for each event of ``topics``.
+
+        A local listener is a subscriber like a client (so the producers' "anybody listening?"
+        checks see it), delivered by a call instead of a message.  Returns its id, for
+        :meth:`remove_local_listener`.  ``fn`` must be quick and must not raise.
+
+        >>> # lid = scheduler.add_local_listener(["tasks"], lambda topic, payload: ...)
+        """
+        lid = f"local-{next(_listener_ids)}"
+        self.local_listeners[lid] = fn
+        self._subscribe(lid, topics, True)
+        return lid
+
+    def remove_local_listener(self, lid: str) -> None:
+        """Stop calling the listener ``lid`` (unknown ids are ignored)."""
+        if self.local_listeners.pop(lid, None) is not None:
+            for subs in self.event_subscribers.values():
+                subs.discard(lid)
 
     def _subscribe(self, client: str, topics: list[str], on: bool) -> None:
         for topic in topics:
@@ -187,7 +238,8 @@ class Scheduler(Server):
         if not isinstance(client, str) or not client:
             await _refuse(comm, "register-client needs a 'client' id (a string)")
             return
-        await comm.write({"status": "OK", "address": self.address, "id": client})
+        await comm.write({"status": "OK", "address": self.address, "id": client,
+                          "dashboard": self.dashboard.where() if self.dashboard else None})
         bs = self.client_streams[client] = BatchedSend(comm)
         self.state.clients.setdefault(client, set())
         handlers = {op: (lambda m, h=h: h(client, m))
@@ -278,7 +330,8 @@ class Scheduler(Server):
             "type": "Scheduler",
             "id": f"Scheduler-{os.getpid()}",
             "address": self.address,
-            "services": {},
+            "services": ({"dashboard": self.dashboard.port}
+                         if self.dashboard is not None else {}),
             "started": self._started,
             "workers": {
                 addr: {"type": "Worker", "id": ws.name or addr, "name": ws.name or addr,
@@ -312,9 +365,10 @@ async def _refuse(comm: Comm, message: str) -> None:
     comm.abort()
 
 
-async def run_scheduler(address: str, stop: asyncio.Event | None = None) -> None:
+async def run_scheduler(address: str, stop: asyncio.Event | None = None,
+                        dashboard_address: str | int | None = DEFAULT_DASHBOARD) -> None:
     """Run a scheduler until ``stop`` is set (the CLI's main loop)."""
-    sched = await Scheduler(address).start()
+    sched = await Scheduler(address, dashboard_address=dashboard_address).start()
     try:
         await (stop.wait() if stop is not None else sched.closed.wait())
     finally:
