@@ -32,6 +32,8 @@ StreamHandler = Callable[[dict[str, Any]], Any]
 BATCH_INTERVAL = 0.002
 #: a batch with more messages than this means traffic is sustained
 BUSY_BATCH = 8
+#: seconds of handling a long incoming batch after which the loop gets a turn
+YIELD_AFTER = 0.02
 
 
 class RemoteError(Exception):
@@ -130,11 +132,17 @@ async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
     Raises:
         CommClosedError: when the stream ends (the normal way out).
     """
+    loop = asyncio.get_running_loop()
     while True:
         batch = await comm.read()
         if not isinstance(batch, list):
             raise ProtocolError(f"expected a batch (list) on a stream, got {type(batch).__name__}")
+        started = loop.time()
         for msg in batch:
+            if loop.time() - started > YIELD_AFTER:
+                # a long batch (say 100,000 new tasks) lets the loop send what it has so far
+                await asyncio.sleep(0)
+                started = loop.time()
             op = msg.get("op") if isinstance(msg, dict) else None
             handler = handlers.get(op) if isinstance(op, str) else None
             if handler is None:

@@ -25,11 +25,21 @@ from ..taskspec import replace_futures
 from . import sync as _sync
 from .collections import CollectionsMixin
 from .future import CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState
-from .transfer import TransferMixin, _pickle_checked, funcname, token_of_frames, tokenize
+from .transfer import (
+    TransferMixin,
+    _pickle_checked,
+    funcname,
+    pickle_args,
+    pickle_kwargs,
+    token_of_frames,
+    tokenize,
+)
 
 _default_client: Client | None = None
 #: a scheduler silent for this long is considered gone (it sends heartbeats every 0.5 s)
 SCHEDULER_TTL = 10.0
+#: map sends its tasks in messages of at most this many
+MAP_CHUNK = 2000
 _client_lock = threading.Lock()
 
 
@@ -395,8 +405,8 @@ class Client(CollectionsMixin, TransferMixin):
             name = funcname(func)
             if pure and self._serializing:
                 # one pickle of the arguments serves both the key and the transfer
-                args_op = self._pickle_args(args2, name)
-                kwargs_op = self._pickle_kwargs(kwargs2, name) if kwargs2 else None
+                args_op = pickle_args(args2, name)
+                kwargs_op = pickle_kwargs(kwargs2, name) if kwargs2 else None
                 frames = [*args_op.frames(), *(kwargs_op.frames() if kwargs_op else ())]
                 token = token_of_frames(frames, func_token or tokenize(func))
             elif pure:
@@ -417,8 +427,8 @@ class Client(CollectionsMixin, TransferMixin):
         if args_op is not None:
             pass  # pickled above, for the key
         elif self._serializing:
-            args_op = self._pickle_args(args2, key)
-            kwargs_op = self._pickle_kwargs(kwargs2, key) if kwargs2 else None
+            args_op = pickle_args(args2, key)
+            kwargs_op = pickle_kwargs(kwargs2, key) if kwargs2 else None
         else:
             args_op, kwargs_op = Opaque(args2), (Opaque(kwargs2) if kwargs2 else None)
         if isinstance(workers, str):
@@ -427,37 +437,6 @@ class Client(CollectionsMixin, TransferMixin):
                 "deps": list(deps), "workers": list(workers) if workers else None,
                 "actor": actor, "retries": retries}
         return task, fut
-
-    @staticmethod
-    def _pickle_args(args: tuple[Any, ...], key: str) -> Opaque:
-        op = Opaque(args)
-        try:
-            op.frames()
-        except Exception as e:
-            for i, arg in enumerate(args):
-                try:
-                    Opaque(arg).frames()
-                except Exception:  # noqa: BLE001
-                    raise TypeError(f"Could not serialize argument {i} of task {key!r} "
-                                    f"({type(arg).__name__}): {e}") from e
-            raise TypeError(f"Could not serialize the arguments of task {key!r}: {e}") from e
-        return op
-
-    @staticmethod
-    def _pickle_kwargs(kwargs: dict[str, Any], key: str) -> Opaque:
-        op = Opaque(kwargs)
-        try:
-            op.frames()
-        except Exception as e:
-            for name, value in kwargs.items():
-                try:
-                    Opaque(value).frames()
-                except Exception:  # noqa: BLE001
-                    raise TypeError(f"Could not serialize keyword argument {name!r} of task "
-                                    f"{key!r} ({type(value).__name__}): {e}") from e
-            raise TypeError(f"Could not serialize the keyword arguments of task {key!r}: {e}") \
-                from e
-        return op
 
     def map(self, func: Callable[..., Any], *iterables: Iterable[Any], key: Any = None,
             workers: Any = None, pure: bool | None = None, retries: int = 0,
@@ -497,8 +476,9 @@ class Client(CollectionsMixin, TransferMixin):
             futures.append(fut)
             if task is not None:
                 tasks.append(task)
-        if tasks:
-            self._send({"op": "update-graph", "tasks": tasks, "keys": [t["key"] for t in tasks]})
+        for i in range(0, len(tasks), MAP_CHUNK):  # chunks: the first tasks start sooner
+            chunk = tasks[i:i + MAP_CHUNK]
+            self._send({"op": "update-graph", "tasks": chunk, "keys": [t["key"] for t in chunk]})
         return futures
 
     # ------------------------------------------------------------------ cancel / retry

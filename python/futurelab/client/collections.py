@@ -65,21 +65,20 @@ class CollectionsMixin:
         def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None,
                    asynchronous: bool | None = None) -> Any: ...
 
-        @staticmethod
-        def _pickle_args(args: tuple[Any, ...], key: str) -> Opaque: ...
-
     # ------------------------------------------------------------------ graph → futures
     def _graph_to_futures(self, graph: dict[Any, Any], keys: list[Any],
                           workers: Any = None, retries: int = 0) -> dict[Any, Future]:
         """Submit a materialized dask graph; return a Future for each of ``keys``."""
         from .transfer import _pickle_checked
+        from .transfer import pickle_args as pickle_checked_args
 
         client: Client = self  # type: ignore[assignment]
         if self._serializing:
             func_op = _pickle_checked(_dask.run_node, "futurelab.dask_integration.run_node")
-            pickle_args = self._pickle_args
+            pickle_args = pickle_checked_args
         else:
             func_op = Opaque(_dask.run_node)
+
             def pickle_args(args: tuple[Any, ...], key: str) -> Opaque:
                 return Opaque(args)
         if isinstance(workers, str):

@@ -58,6 +58,36 @@ def _pickle_checked(obj: Any, what: str) -> Opaque:
     return op
 
 
+def pickle_args(args: tuple[Any, ...], key: str) -> Opaque:
+    op = Opaque(args)
+    try:
+        op.frames()
+    except Exception as e:
+        for i, arg in enumerate(args):
+            try:
+                Opaque(arg).frames()
+            except Exception:  # noqa: BLE001
+                raise TypeError(f"Could not serialize argument {i} of task {key!r} "
+                                f"({type(arg).__name__}): {e}") from e
+        raise TypeError(f"Could not serialize the arguments of task {key!r}: {e}") from e
+    return op
+
+def pickle_kwargs(kwargs: dict[str, Any], key: str) -> Opaque:
+    op = Opaque(kwargs)
+    try:
+        op.frames()
+    except Exception as e:
+        for name, value in kwargs.items():
+            try:
+                Opaque(value).frames()
+            except Exception:  # noqa: BLE001
+                raise TypeError(f"Could not serialize keyword argument {name!r} of task "
+                                f"{key!r} ({type(value).__name__}): {e}") from e
+        raise TypeError(f"Could not serialize the keyword arguments of task {key!r}: {e}") \
+            from e
+    return op
+
+
 class TransferMixin:
     """Results, gather and scatter for the Client."""
 

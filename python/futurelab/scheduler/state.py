@@ -130,9 +130,15 @@ class SchedulerState:
         return out
 
     def _transitions(self, recs: Recs) -> None:
-        while recs:
-            key = next(iter(recs))  # first recommended, first carried out
-            finish = recs.pop(key)
+        # first recommended, first carried out; a later recommendation for a key replaces an
+        # earlier one. (A deque, not next(iter(dict)): popping a dict's front leaves holes that
+        # every later scan walks past, which made a 100,000-task graph quadratic.)
+        order = deque(recs)
+        while order:
+            key = order.popleft()
+            finish = recs.pop(key, None)
+            if finish is None:
+                continue
             ts = self.tasks.get(key)
             if ts is None or ts.state == finish:
                 continue
@@ -147,7 +153,10 @@ class SchedulerState:
             self._log(ts, start, ts.state)
             if via and ts.state == "released":
                 new.setdefault(key, finish)
-            recs.update(new)
+            for k, v in new.items():
+                if k not in recs:
+                    order.append(k)
+                recs[k] = v
 
     def _log(self, ts: TaskState, start: str, finish: str) -> None:
         if start == finish:
