@@ -8,7 +8,7 @@ import { Panel, PanelLayout, Widget } from '@lumino/widgets';
 
 import type { ClientModel } from '../model';
 import { SIDEBAR_ID } from '../tokens';
-import { FuturesView, PrimitivesView, StreamView, WorkersView } from './views';
+import { ActorsView, FuturesView, PrimitivesView, StreamView, WorkersView } from './views';
 import { headerView, ModelView } from './widgets';
 
 export interface ISidebarOptions {
@@ -39,6 +39,7 @@ export class SidebarPanel extends Widget {
     sections.addWidget(new ModelView(this.model, StreamView, 'jp-FuturelabStream'));
     sections.addWidget(new ModelView(this.model, WorkersView, 'jp-FuturelabWorkersSection'));
     sections.addWidget(new ModelView(this.model, PrimitivesView, 'jp-FuturelabPrimitivesSection'));
+    sections.addWidget(new ModelView(this.model, ActorsView, 'jp-FuturelabActorsSection'));
     layout.addWidget(sections);
   }
 

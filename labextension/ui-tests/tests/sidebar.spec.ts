@@ -118,17 +118,10 @@ test('empty state, then futures arriving and finishing live', async ({}, testInf
 });
 
 test('a Lock held in a task appears with its holder', async ({}, testInfo) => {
-  const probe = await run(
-    page,
-    'try:\n    from futurelab import Lock\n    print("LOCK-OK")\nexcept ImportError as e:\n    print("LOCK-MISSING", e)'
-  );
-  test.skip(
-    !probe.includes('LOCK-OK'),
-    'futurelab.Lock is not importable yet (the Lock primitive is being written): ' + probe.trim()
-  );
   await run(
     page,
     [
+      'from futurelab import Lock',
       'def hold(seconds):',
       '    with Lock("db"):',
       '        time.sleep(seconds)',
@@ -143,6 +136,27 @@ test('a Lock held in a task appears with its holder', async ({}, testInfo) => {
   await expect(futureRows('processing', 'hold')).toHaveCount(1);
   await shot(page, testInfo, '05-lock-held');
   await expect(futureRows('finished', 'hold')).toHaveCount(1, { timeout: 15_000 });
+});
+
+test('an actor appears with its class and worker', async ({}, testInfo) => {
+  await run(
+    page,
+    [
+      'class Counter:',
+      '    def __init__(self):',
+      '        self.n = 0',
+      '    def increment(self):',
+      '        self.n += 1',
+      '        return self.n',
+      'counter = client.submit(Counter, actor=True).result()',
+      'print(counter.increment().result())'
+    ].join('\n')
+  );
+  const row = page.locator(`${SIDEBAR} .jp-FuturelabActors tbody tr`);
+  await expect(row).toHaveCount(1);
+  await expect(row.locator('td').nth(1)).toHaveText('Counter');
+  await expect(row.locator('td').nth(2)).not.toHaveText('');
+  await shot(page, testInfo, '05b-actor');
 });
 
 test('Cancel in the sidebar cancels a task a busy cell is blocked on', async ({}, testInfo) => {
