@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..client.model import PLURAL
+from ..client.model import PLURAL, TaskInfo
 from ..scheduler.state import key_prefix
 
 #: scheduler task state → the future status the views know
@@ -34,26 +34,9 @@ STATUS = {"memory": "finished", "erred": "error", "processing": "processing",
 CLIENT_ID = "cluster"
 
 
-class TaskRow:
-    """The last known transition record of one task."""
-
-    __slots__ = ("error", "key", "prefix", "start", "state", "stop", "thread", "type", "worker")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.prefix = key_prefix(key)
-        self.state = "released"
-        self.worker = ""
-        self.thread = 0
-        self.start = 0.0
-        self.stop = 0.0
-        self.type = ""
-        self.error = ""
-
-
-def row_from_record(rec: list[Any]) -> TaskRow:
-    """A TaskRow from an event-stream task record."""
-    row = TaskRow(rec[0])
+def row_from_record(rec: list[Any]) -> TaskInfo:
+    """A TaskInfo from an event-stream task record."""
+    row = TaskInfo(rec[0])
     (_, row.state, row.worker, row.thread, row.start, row.stop, row.type, row.error) = rec
     return row
 
@@ -77,7 +60,7 @@ class ClusterModel:
         self.scheduler = scheduler
         self.is_actor = is_actor
         #: live tasks, least recently changed first (a change moves a task to the end)
-        self.tasks: dict[str, TaskRow] = {}
+        self.tasks: dict[str, TaskInfo] = {}
         #: prefix → {scheduler state: count} over live tasks
         self.counts: dict[str, dict[str, int]] = {}
         self.stream: deque[dict[str, Any]] = deque(maxlen=stream_size)
@@ -144,7 +127,7 @@ class ClusterModel:
             self.actors.discard(key)
             return
         if row is None:
-            row = TaskRow(key)
+            row = TaskInfo(key)
         self.tasks[key] = row  # re-inserted: most recently changed last
         row.state = state
         if worker:
@@ -191,7 +174,7 @@ class ClusterModel:
         return out
 
     @staticmethod
-    def row(row: TaskRow) -> dict[str, Any]:
+    def row(row: TaskInfo) -> dict[str, Any]:
         """One task as a future row of the views (plus the scheduler's own ``state``)."""
         return {"key": row.key, "prefix": row.prefix, "status": STATUS.get(row.state, row.state),
                 "state": row.state, "type": row.type, "worker": row.worker,
