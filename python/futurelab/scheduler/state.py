@@ -52,6 +52,7 @@ from .events import (
     TaskSpec,
     UpdateGraph,
 )
+from .invariants import validate
 from .tasks import Msg as Msg
 from .tasks import Outbox as Outbox
 from .tasks import TaskState as TaskState
@@ -596,41 +597,4 @@ class SchedulerState:
         Raises:
             AssertionError: naming the first broken invariant.
         """
-        for key, ts in self.tasks.items():
-            assert ts.key == key, ts
-            assert ts.state != "forgotten", f"forgotten task still known: {ts}"
-            if ts.state == "memory":
-                assert ts.who_has, f"{ts} in memory with no holder"
-            else:
-                assert not ts.who_has or ts.state == "released", f"{ts} has holders {ts.who_has}"
-            if ts.state == "processing":
-                assert ts.processing_on in self.workers, ts
-                assert ts in self.workers[ts.processing_on].processing, ts
-                assert all(d.state == "memory" for d in ts.dependencies), (ts, ts.dependencies)
-            else:
-                assert ts.processing_on is None, ts
-            if ts.state == "waiting":
-                assert ts.waiting_on, f"{ts} waits on nothing"
-                assert ts.waiting_on <= ts.dependencies
-            for dep in ts.dependencies:
-                assert ts in dep.dependents, (ts, dep)
-                assert dep.key in self.tasks, f"{ts} depends on unknown {dep}"
-            for dep in ts.dependents:
-                assert ts in dep.dependencies, (ts, dep)
-            for client in ts.who_wants:
-                assert ts in self.clients[client], (ts, client)
-            if ts.state in ("waiting", "queued", "processing", "memory", "erred"):
-                pass
-            elif not ts.dependents:
-                assert ts.who_wants, f"{ts} kept although nobody needs it"
-        assert self.steals_in_flight == sum(ts.stealing == "asked" for ts in self.tasks.values()), \
-            self.steals_in_flight
-        for addr, ws in self.workers.items():
-            for ts in ws.processing:
-                assert ts.processing_on == addr, (ts, addr)
-            for ts in ws.has_what:
-                assert addr in ts.who_has, (ts, addr)
-        for client, tss in self.clients.items():
-            for ts in tss:
-                assert client in ts.who_wants, (client, ts)
-                assert self.tasks.get(ts.key) is ts, (client, ts)
+        validate(self)
