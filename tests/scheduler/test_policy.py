@@ -27,8 +27,8 @@ def task(key: str = "x-1", deps: dict[str, tuple[int, list[str]]] | None = None,
         dep.nbytes = nbytes
         dep.who_has = set(holders)
         dep.state = "memory"
-        ts.dependencies.add(dep)
-        dep.dependents.add(ts)
+        ts.dependencies = {*ts.dependencies, dep}
+        dep.dependents = {ts}
     ts.workers = set(workers) if workers is not None else None
     return ts
 

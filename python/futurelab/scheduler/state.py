@@ -199,6 +199,8 @@ class SchedulerState:
                 self._out.to_client(ev.client, {"op": "cancelled-keys", "keys": [key],
                                                 "reason": "unknown key"})
                 continue
+            if not ts.who_wants:
+                ts.who_wants = set()
             ts.who_wants.add(ev.client)
             wanted.add(ts)
             self._wake(ts, ev.client, recs)
@@ -220,7 +222,11 @@ class SchedulerState:
             if dep is None:
                 # the client holds a Future for it, so it existed; treat as lost
                 dep = self.tasks[dep_key] = TaskState(dep_key, None, priority)
+            if not ts.dependencies:
+                ts.dependencies = set()
             ts.dependencies.add(dep)
+            if not dep.dependents:
+                dep.dependents = set()
             dep.dependents.add(ts)
 
     def _wake(self, ts: TaskState, client: str, recs: Recs) -> None:
@@ -432,6 +438,8 @@ class SchedulerState:
                         dep.waiting_on.discard(ts)
                         if not dep.waiting_on:
                             recs[dep.key] = "processing"
+            if not ts.who_wants:
+                ts.who_wants = set()
             ts.who_wants.add(ev.client)
             wanted.add(ts)
             self._report_memory(ts, [ev.client])
@@ -468,6 +476,8 @@ class SchedulerState:
     # ------------------------------------------------------------------ helpers
     def _add_replica(self, ts: TaskState, ws: WorkerInfo) -> None:
         if ws.address not in ts.who_has:
+            if not ts.who_has:
+                ts.who_has = set()
             ts.who_has.add(ws.address)
             ws.has_what.add(ts)
             ws.nbytes += ts.nbytes

@@ -10,6 +10,9 @@ from typing import Any
 
 Msg = dict[str, Any]
 
+#: the shared empty set of a TaskState's sets until something is added (never mutated)
+EMPTY: Any = frozenset()
+
 
 class TaskState:
     """Everything the scheduler knows about one key."""
@@ -51,14 +54,16 @@ class TaskState:
         self.state = "released"
         #: {"func", "args", "kwargs"} of opaque payloads, or None for scattered data
         self.run_spec = run_spec
-        self.dependencies: set[TaskState] = set()
-        self.dependents: set[TaskState] = set()
+        # the five sets start as one shared empty frozenset and become real sets on first add:
+        # most tasks never need some of them, and an empty set costs 216 bytes
+        self.dependencies: set[TaskState] = EMPTY
+        self.dependents: set[TaskState] = EMPTY
         #: dependencies not yet in memory (only while waiting/queued)
-        self.waiting_on: set[TaskState] = set()
+        self.waiting_on: set[TaskState] = EMPTY
         #: clients (or pseudo-clients) holding a Future of this key
-        self.who_wants: set[str] = set()
+        self.who_wants: set[str] = EMPTY
         #: workers holding the result
-        self.who_has: set[str] = set()
+        self.who_has: set[str] = EMPTY
         self.processing_on: str | None = None
         self.exception: Any = None
         self.traceback: Any = None

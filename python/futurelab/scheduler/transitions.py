@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import policy
+from .tasks import EMPTY
 
 if TYPE_CHECKING:
     from .state import Recs, SchedulerState, TaskState, WorkerInfo
@@ -25,16 +26,17 @@ def _released_waiting(s: SchedulerState, ts: TaskState) -> Recs:
                          f"recomputed (it was scattered, not computed).", "lost")
         recs[ts.key] = "erred"
         return recs
-    ts.waiting_on = set()
+    waiting: set[TaskState] = set()
     for dep in sorted(ts.dependencies) if len(ts.dependencies) > 1 else ts.dependencies:
         if dep.state == "erred":
             s._set_error(ts, dep.exception, dep.traceback, dep.error_text, dep.error_kind)
-            ts.waiting_on = set()
+            ts.waiting_on = EMPTY
             return {ts.key: "erred"}
         if dep.state != "memory":
-            ts.waiting_on.add(dep)
+            waiting.add(dep)
             if dep.state in ("released", "forgotten"):
                 recs[dep.key] = "waiting"
+    ts.waiting_on = waiting or EMPTY
     ts.state = "waiting"
     if not ts.waiting_on:
         recs[ts.key] = "processing"
@@ -42,7 +44,7 @@ def _released_waiting(s: SchedulerState, ts: TaskState) -> Recs:
 
 
 def _waiting_processing(s: SchedulerState, ts: TaskState) -> Recs:
-    ts.waiting_on = set()
+    ts.waiting_on = EMPTY
     if s.queued and not ts.dependencies and ts.workers is None:
         ws = None  # root tasks wait their turn behind those already queued
     else:
@@ -98,7 +100,7 @@ def _processing_memory(s: SchedulerState, ts: TaskState) -> Recs:
 def _to_erred(s: SchedulerState, ts: TaskState) -> Recs:
     s._unassign(ts)
     ts.state = "erred"
-    ts.waiting_on = set()
+    ts.waiting_on = EMPTY
     s._report_erred(ts, ts.who_wants)
     s._drop_fire_and_forget(ts)
     recs: Recs = {}
@@ -123,7 +125,7 @@ def _processing_released(s: SchedulerState, ts: TaskState) -> Recs:
 
 
 def _waiting_released(s: SchedulerState, ts: TaskState) -> Recs:
-    ts.waiting_on = set()
+    ts.waiting_on = EMPTY
     ts.state = "released"
     return _after_release(s, ts)
 
@@ -135,7 +137,7 @@ def _memory_released(s: SchedulerState, ts: TaskState) -> Recs:
             ws.has_what.discard(ts)
             ws.nbytes -= ts.nbytes
             s._out.to_worker(addr, {"op": "free-keys", "keys": [ts.key]})
-    ts.who_has = set()
+    ts.who_has = EMPTY
     ts.state = "released"
     for client in ts.who_wants:
         s._out.to_client(client, {"op": "key-lost", "key": ts.key})
@@ -144,7 +146,7 @@ def _memory_released(s: SchedulerState, ts: TaskState) -> Recs:
     # dependents that counted on this data wait for it again
     for dts in ts.dependents:
         if dts.state == "waiting":
-            dts.waiting_on.add(ts)
+            dts.waiting_on = {*dts.waiting_on, ts}
         elif dts.state in ("processing", "queued"):
             recs[dts.key] = "waiting"
     recs.update(_after_release(s, ts))
@@ -180,7 +182,7 @@ def _released_forgotten(s: SchedulerState, ts: TaskState) -> Recs:
         if dep.state != "forgotten" and not dep.who_wants and not s._has_live_dependents(dep) \
                 and dep.state in ("released", "erred", "memory"):
             recs[dep.key] = "forgotten"
-    ts.dependencies = set()
+    ts.dependencies = EMPTY
     return recs
 
 
