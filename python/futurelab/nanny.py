@@ -95,7 +95,8 @@ class WorkerProcess:
 
     async def _spawn(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(*self.args,
-                                                         stdin=asyncio.subprocess.DEVNULL)
+                                                         stdin=asyncio.subprocess.DEVNULL,
+                                                         preexec_fn=_die_with_parent)
 
     async def _supervise(self) -> None:
         while True:
@@ -168,6 +169,17 @@ async def run_nanny(worker_args: Sequence[str], memory_limit: int, name: str) ->
     await wp.stop()
     code = wp.returncode or 0
     return 0 if stop.is_set() else (1 if wp.gave_up else code)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be sent SIGTERM when the nanny dies, even by SIGKILL (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 def pid_alive(pid: int) -> bool:

@@ -173,3 +173,23 @@ def test_memory_limit_restarts_the_worker_and_the_task_errs() -> None:
         wait_for(lambda: len(client.scheduler_info()["workers"]) == 1, timeout=30,
                  what="worker back")
         assert client.submit(slow_inc, 2).result(timeout=30) == 3
+
+
+def test_worker_dies_with_its_nanny_even_when_the_nanny_is_killed() -> None:
+    from futurelab.nanny import pid_alive
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    sched = start("scheduler", "--port", str(port))
+    nanny = start("worker", address)
+    try:
+        with Client(address, timeout=10) as client:
+            wait_for(lambda: len(client.scheduler_info()["workers"]) == 1, what="worker")
+            [(addr, wpid)] = worker_pids(client).items()
+            nanny.kill()  # SIGKILL: the nanny cannot clean up after itself
+            nanny.wait(timeout=10)
+            wait_for(lambda: not pid_alive(wpid), timeout=15, what="the orphaned worker to exit")
+            wait_for(lambda: addr not in client.scheduler_info()["workers"], timeout=15,
+                     what="the scheduler to drop it")
+    finally:
+        stop(sched)

@@ -81,10 +81,15 @@ class Network:
         sh("ip", "-n", self.ns[host], "link", "set", self.dev(host), "down")
 
     def down(self) -> None:
-        for proc in self.procs:
+        for proc in self.procs:  # a clean stop first, so nannies take their workers along
             if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-            proc.wait(timeout=10)
+                proc.wait(timeout=10)
         for ns in [*self.ns.values(), self.switch]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
 

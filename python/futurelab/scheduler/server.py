@@ -151,7 +151,7 @@ class Scheduler(Server):
                     bs = self.worker_streams.get(address)
                     if bs is not None:
                         bs.abort()  # its stream handler removes it
-            for bs in self.client_streams.values():
+            for bs in [*self.client_streams.values(), *self.worker_streams.values()]:
                 bs.send({"op": "heartbeat"})
 
     async def close(self) -> None:

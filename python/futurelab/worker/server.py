@@ -29,6 +29,8 @@ logger = logging.getLogger("futurelab.worker")
 HEARTBEAT_INTERVAL = 0.5
 #: start no new tasks above this fraction of the memory limit
 PAUSE_FRACTION = 0.8
+#: a scheduler silent this long (it heartbeats every 0.5 s) is considered gone
+SCHEDULER_TTL = 10.0
 
 
 class Worker(Server):
@@ -182,13 +184,31 @@ class Worker(Server):
             "steal-request": lambda m: self.handle(st.StealRequest(m["key"],
                                                                    stimulus_id="steal")),
             "close": lambda m: self._spawn(self.close()),
+            "heartbeat": lambda m: None,
         }
+        last = [time.monotonic()]
+
+        def seen() -> None:
+            last[0] = time.monotonic()
+
+        async def watch() -> None:
+            # the scheduler sends heartbeats; a silent one is gone (e.g. this host was cut off)
+            while not comm.closed():
+                await asyncio.sleep(1.0)
+                if time.monotonic() - last[0] > SCHEDULER_TTL:
+                    logger.warning("worker %s: scheduler silent for %.0f s", self.name,
+                                   time.monotonic() - last[0])
+                    comm.abort()
+
+        watcher = asyncio.ensure_future(watch())
         try:
-            await read_stream(comm, handlers)
+            await read_stream(comm, handlers, seen)
         except (CommClosedError, ProtocolError, OSError):
             pass
         except Exception:
             logger.exception("worker %s: scheduler stream failed", self.name)
+        finally:
+            watcher.cancel()
         if not self.closed.is_set():
             if self.death_timeout:
                 self._spawn(self._reconnect())
