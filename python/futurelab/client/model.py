@@ -27,6 +27,32 @@ PLURAL = {"queue": "queues", "variable": "variables", "lock": "locks", "event": 
           "semaphore": "semaphores", "pubsub": "pubsub"}
 
 
+def apply_workers_event(workers: dict[str, dict[str, Any]], payload: dict[str, Any]) -> None:
+    """Apply a "workers" event (added / removed / metrics) to ``{address: info}``."""
+    for addr, info in payload.get("added", {}).items():
+        workers[addr] = dict(info)
+    for addr in payload.get("removed", {}):
+        workers.pop(addr, None)
+    for addr, metrics in payload.get("metrics", {}).items():
+        if addr in workers:
+            workers[addr].update(metrics)
+
+
+def apply_primitives_event(primitives: dict[str, dict[str, Any]],
+                           payload: dict[str, Any]) -> bool:
+    """Apply a "primitives" event to ``{kind (plural): {name: state}}``; False if malformed."""
+    kind, name = payload.get("kind"), payload.get("name")
+    if not (isinstance(kind, str) and isinstance(name, str)):
+        return False
+    section = primitives.setdefault(PLURAL.get(kind, kind), {})
+    state = payload.get("state")
+    if state is None:
+        section.pop(name, None)  # the primitive is gone
+    else:
+        section[name] = state
+    return True
+
+
 class TaskInfo:
     """What the model knows about one task of its client."""
 
@@ -159,22 +185,9 @@ class LiveModel:
                 for rec in payload.get("transitions", []):
                     self._apply_task(rec)
             elif topic == "workers":
-                for addr, info in payload.get("added", {}).items():
-                    self.workers[addr] = info
-                for addr in payload.get("removed", {}):
-                    self.workers.pop(addr, None)
-                for addr, metrics in payload.get("metrics", {}).items():
-                    if addr in self.workers:
-                        self.workers[addr].update(metrics)
+                apply_workers_event(self.workers, payload)
             elif topic == "primitives":
-                kind, name = payload.get("kind"), payload.get("name")
-                if isinstance(kind, str) and isinstance(name, str):
-                    section = self.primitives.setdefault(PLURAL.get(kind, kind), {})
-                    state = payload.get("state")
-                    if state is None:
-                        section.pop(name, None)  # the primitive is gone
-                    else:
-                        section[name] = state
+                apply_primitives_event(self.primitives, payload)
             elif topic == "snapshot":
                 self.workers = dict(payload.get("workers", {}))
                 for rec in payload.get("tasks", []):

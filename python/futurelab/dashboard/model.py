@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..client.model import PLURAL, TaskInfo
+from ..client.model import TaskInfo, apply_primitives_event, apply_workers_event
 from ..scheduler.state import key_prefix
 
 #: scheduler task state → the future status the views know
@@ -97,23 +97,10 @@ class ClusterModel:
             for rec in payload.get("transitions", ()):
                 self._apply_task(rec, stream=True)
         elif topic == "workers":
-            for addr, info in payload.get("added", {}).items():
-                self.workers[addr] = dict(info)
-            for addr in payload.get("removed", {}):
-                self.workers.pop(addr, None)
-            for addr, metrics in payload.get("metrics", {}).items():
-                if addr in self.workers:
-                    self.workers[addr].update(metrics)
+            apply_workers_event(self.workers, payload)
         elif topic == "primitives":
-            kind, name = payload.get("kind"), payload.get("name")
-            if not (isinstance(kind, str) and isinstance(name, str)):
+            if not apply_primitives_event(self.primitives, payload):
                 return
-            section = self.primitives.setdefault(PLURAL.get(kind, kind), {})
-            state = payload.get("state")
-            if state is None:
-                section.pop(name, None)
-            else:
-                section[name] = state
         else:
             return
         self.version += 1
