@@ -129,6 +129,8 @@ async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
                       on_batch_done: Callable[[], None] | None = None) -> None:
     """Dispatch every message of every batch read from ``comm`` until it closes.
 
+    ``on_batch_done`` is called after each batch (and before yielding inside a long one).
+
     Raises:
         CommClosedError: when the stream ends (the normal way out).
     """
@@ -141,6 +143,8 @@ async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
         for msg in batch:
             if loop.time() - started > YIELD_AFTER:
                 # a long batch (say 100,000 new tasks) lets the loop send what it has so far
+                if on_batch_done is not None:
+                    on_batch_done()
                 await asyncio.sleep(0)
                 started = loop.time()
             op = msg.get("op") if isinstance(msg, dict) else None

@@ -50,30 +50,30 @@ class Scheduler(Server):
         self.on_worker_removed: list[Callable[[str], None]] = []
         self.extensions: dict[str, Any] = {}
         self.worker_stream_handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
-            "task-finished": lambda w, m: self.stimulus(ev.TaskFinished(
+            "task-finished": lambda w, m: self.defer(ev.TaskFinished(
                 w, m["key"], m.get("nbytes", 0), m.get("type", ""), m.get("start", 0.0),
                 m.get("stop", 0.0), m.get("data"), m.get("thread", 0),
                 m.get("typeobj"))),
-            "task-erred": lambda w, m: self.stimulus(ev.TaskErred(
+            "task-erred": lambda w, m: self.defer(ev.TaskErred(
                 w, m["key"], m.get("exception"), m.get("traceback"), m.get("text", ""),
                 m.get("start", 0.0), m.get("stop", 0.0), m.get("thread", 0))),
-            "add-keys": lambda w, m: self.stimulus(ev.AddKeys(w, m["keys"])),
-            "missing-data": lambda w, m: self.stimulus(ev.MissingData(m["key"], m["holder"])),
-            "reschedule": lambda w, m: self.stimulus(ev.Reschedule(w, m["key"])),
-            "long-running": lambda w, m: self.stimulus(ev.LongRunning(w, m["key"])),
-            "steal-response": lambda w, m: self.stimulus(ev.StealResponse(w, m["key"],
+            "add-keys": lambda w, m: self.defer(ev.AddKeys(w, m["keys"])),
+            "missing-data": lambda w, m: self.defer(ev.MissingData(m["key"], m["holder"])),
+            "reschedule": lambda w, m: self.defer(ev.Reschedule(w, m["key"])),
+            "long-running": lambda w, m: self.defer(ev.LongRunning(w, m["key"])),
+            "steal-response": lambda w, m: self.defer(ev.StealResponse(w, m["key"],
                                                                           bool(m["ok"]))),
             "heartbeat": lambda w, m: None,
         }
         self.client_stream_handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "update-graph": self._update_graph,
-            "client-releases-keys": lambda c, m: self.stimulus(
+            "client-releases-keys": lambda c, m: self.defer(
                 ev.ClientReleasesKeys(c, m["keys"])),
-            "client-desires-keys": lambda c, m: self.stimulus(ev.ClientDesiresKeys(c, m["keys"])),
-            "cancel-keys": lambda c, m: self.stimulus(
+            "client-desires-keys": lambda c, m: self.defer(ev.ClientDesiresKeys(c, m["keys"])),
+            "cancel-keys": lambda c, m: self.defer(
                 ev.CancelKeys(c, m["keys"], bool(m.get("force")))),
-            "retry": lambda c, m: self.stimulus(ev.RetryKeys(c, m["keys"])),
-            "fire-and-forget": lambda c, m: self.stimulus(
+            "retry": lambda c, m: self.defer(ev.RetryKeys(c, m["keys"])),
+            "fire-and-forget": lambda c, m: self.defer(
                 ev.ClientDesiresKeys(FIRE_AND_FORGET, m["keys"])),
             "heartbeat": lambda c, m: None,
             "subscribe-events": lambda c, m: self._subscribe(c, m["topics"], True),
@@ -101,6 +101,8 @@ class Scheduler(Server):
             "retire-workers": self._retire_workers,
         }, stream_ops=("register-client", "register-worker"))
         self.closed = asyncio.Event()
+        #: stimuli were applied by :meth:`defer` and not flushed yet
+        self._deferred = False
         self._retiring: dict[str, bool] = {}
         #: when each worker was last heard from (monotonic seconds)
         self.last_seen: dict[str, float] = {}
@@ -168,7 +170,24 @@ class Scheduler(Server):
 
     # ------------------------------------------------------------------ state plumbing
     def stimulus(self, event: ev.Event) -> None:
-        self.send_all(self.state.handle(event))
+        """Apply ``event`` and send what it (and anything deferred before it) produced."""
+        self.state.apply(event)
+        self._deferred = False
+        self.send_all(self.state.flush())
+
+    def defer(self, event: ev.Event) -> None:
+        """Apply ``event`` now; place tasks and send messages at :meth:`flush_deferred`.
+
+        Stream handlers use this: a batch of messages from a worker or client is applied
+        message by message, then flushed once (see :meth:`SchedulerState.apply`).
+        """
+        self.state.apply(event)
+        self._deferred = True
+
+    def flush_deferred(self) -> None:
+        if self._deferred:
+            self._deferred = False
+            self.send_all(self.state.flush())
 
     def send_all(self, out: Outbox) -> None:
         for client, msgs in out.clients.items():
@@ -218,6 +237,7 @@ class Scheduler(Server):
         if self.local_listeners.pop(lid, None) is not None:
             for subs in self.event_subscribers.values():
                 subs.discard(lid)
+            self.events.subscriptions_changed()
 
     def _subscribe(self, client: str, topics: list[str], on: bool) -> None:
         for topic in topics:
@@ -226,6 +246,7 @@ class Scheduler(Server):
                 subs.add(client)
             else:
                 subs.discard(client)
+        self.events.subscriptions_changed()
 
     def send_to_client(self, client: str, msg: dict[str, Any]) -> None:
         bs = self.client_streams.get(client)
@@ -245,7 +266,7 @@ class Scheduler(Server):
         handlers = {op: (lambda m, h=h: h(client, m))
                     for op, h in self.client_stream_handlers.items()}
         try:
-            await read_stream(comm, handlers)
+            await read_stream(comm, handlers, self.flush_deferred)
         except (CommClosedError, ProtocolError, OSError):
             pass
         except Exception:
@@ -257,6 +278,7 @@ class Scheduler(Server):
             self.stimulus(ev.RemoveClient(client))
             for subs in self.event_subscribers.values():
                 subs.discard(client)
+            self.events.subscriptions_changed()
             for hook in self.on_client_removed:
                 hook(client)
 
@@ -266,7 +288,7 @@ class Scheduler(Server):
                              t.get("deps", ()), t.get("workers"), bool(t.get("actor")),
                              int(t.get("retries", 0)))
                  for t in msg["tasks"]]
-        self.stimulus(ev.UpdateGraph(client, specs, msg["keys"]))
+        self.defer(ev.UpdateGraph(client, specs, msg["keys"]))
 
     def _scatter_done(self, msg: dict[str, Any], comm: Comm) -> dict[str, Any]:
         self.stimulus(ev.ScatterData(str(msg["client"]), msg["who_has"], msg.get("nbytes", {}),
@@ -297,6 +319,7 @@ class Scheduler(Server):
 
         def seen() -> None:
             self.last_seen[address] = time.monotonic()
+            self.flush_deferred()
 
         try:
             await read_stream(comm, {**handlers, "closing": lambda m: None}, seen)

@@ -76,8 +76,10 @@ class SchedulerState:
         self.workers: dict[str, WorkerInfo] = {}
         #: client id → keys it wants
         self.clients: dict[str, set[TaskState]] = {FIRE_AND_FORGET: set()}
-        #: ready tasks with no free worker, by priority
-        self.queued: list[TaskState] = []
+        #: ready tasks with no free worker, as a heap of (priority, task): the priorities are
+        #: tuples, so the heap compares them in C (entries of tasks no longer queued are stale
+        #: and skipped when popped)
+        self.queued: list[tuple[tuple[int, ...], TaskState]] = []
         #: ready tasks restricted to workers that are not there
         self.unrunnable: set[TaskState] = set()
         self.allowed_failures = allowed_failures
@@ -113,21 +115,35 @@ class SchedulerState:
 
     # ------------------------------------------------------------------ entry point
     def handle(self, event: Event) -> Outbox:
-        """Apply one stimulus and return the messages to send.
+        """Apply one stimulus and return the messages to send (:meth:`apply` + :meth:`flush`).
 
         Raises:
             InvalidTransition: if the stimulus asks for a transition the table does not allow.
         """
-        self._out = out = Outbox()
+        self.apply(event)
+        return self.flush()
+
+    def apply(self, event: Event) -> None:
+        """Apply one stimulus; its messages wait in the outbox until :meth:`flush`.
+
+        Ready tasks are queued, not yet placed: a shell that receives stimuli in batches (a
+        worker's stream delivers a batch of finished tasks at a time) applies them all, then
+        flushes once, so placement and stealing run once per batch instead of once per task.
+
+        Raises:
+            InvalidTransition: if the stimulus asks for a transition the table does not allow.
+        """
         self._stimulus = event.stimulus_id
-        recs = self._handlers[type(event)](event)
-        self._transitions(recs)
+        self._transitions(self._handlers[type(event)](event))
+
+    def flush(self) -> Outbox:
+        """Place queued tasks on free workers and return every message since the last flush."""
         self._fill_workers()
         if not self.queued:
             self._balance()
         if self.validate_each:
             self.validate()
-        self._out = Outbox()
+        out, self._out = self._out, Outbox()
         return out
 
     def _transitions(self, recs: Recs) -> None:
@@ -574,22 +590,23 @@ class SchedulerState:
     def _fill_workers(self) -> None:
         """Hand queued tasks, in priority order, to workers with free capacity."""
         queued = self.queued
-        while queued and queued[0].state != "queued":
+        while queued and queued[0][1].state != "queued":
             heapq.heappop(queued)
         if not queued or not self.workers:
             return
-        # free slots per worker, sized for the head of the queue, computed once per stimulus
-        prefix = queued[0].prefix
+        # free slots per worker, sized for the head of the queue, computed once per flush
+        prefix = queued[0][1].prefix
         free = {ws: n for ws in self.workers.values()
                 if (n := policy.capacity(ws, self.durations, prefix) - len(ws.processing)) > 0}
         while queued and free:
-            ts = heapq.heappop(queued)
+            entry = heapq.heappop(queued)
+            ts = entry[1]
             if ts.state != "queued":
                 continue
             if ts.dependencies:
                 ws = policy.decide_worker(ts, self.workers, self.durations)
                 if ws is None:
-                    heapq.heappush(queued, ts)
+                    heapq.heappush(queued, entry)
                     return
             else:
                 ws = max(free, key=free.__getitem__)

@@ -48,12 +48,18 @@ class EventStream:
         self.buffer: list[list[Any]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._metrics_task: asyncio.Task[None] | None = None
-        scheduler.state.plugins.append(self._on_transition)
         scheduler.handlers["cluster-snapshot"] = lambda msg, comm: self.snapshot(msg.get("keys"))
 
+    def subscriptions_changed(self) -> None:
+        """Watch transitions only while somebody subscribes to "tasks" (free otherwise)."""
+        plugins = self.scheduler.state.plugins
+        wanted = bool(self.scheduler.event_subscribers.get("tasks"))
+        if wanted and self._on_transition not in plugins:
+            plugins.append(self._on_transition)
+        elif not wanted and self._on_transition in plugins:
+            plugins.remove(self._on_transition)
+
     def _on_transition(self, ts: TaskState, start: str, finish: str) -> None:
-        if not self.scheduler.event_subscribers.get("tasks"):
-            return
         self.buffer.append(task_record(ts))
         if self._flush_handle is None:
             loop = asyncio.get_running_loop()

@@ -54,7 +54,7 @@ def _waiting_processing(s: SchedulerState, ts: TaskState) -> Recs:
         if ts.workers is not None:
             s.unrunnable.add(ts)
         else:
-            heapq.heappush(s.queued, ts)
+            heapq.heappush(s.queued, (ts.priority, ts))
         return {}
     assign(s, ts, ws)
     return {}
