@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 import traceback as tb_mod
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import tblib.pickling_support
@@ -34,8 +33,9 @@ class TaskThreads:
     """The threads that run a worker's tasks: ``nthreads`` of them, plus one per seceded task.
 
     A plain queue feeds long-lived threads (ThreadPoolExecutor would start a new thread on many
-    submissions); finished tasks are reported to the worker's loop in bunches, with one wake-up
-    for all the outcomes that piled up meanwhile.
+    submissions).  A thread reports a finished task to the worker's state machine itself
+    (:meth:`Worker.handle` is thread-safe); if that hands it the next task, the thread runs it
+    at once, and the loop only sends the outcomes, many per wake-up.
     """
 
     def __init__(self, worker: Worker, nthreads: int, name: str) -> None:
@@ -43,9 +43,6 @@ class TaskThreads:
         self.name = name
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
-        self.outcomes: deque[Any] = deque()
-        self._wake_scheduled = False
-        self._lock = threading.Lock()
         for _ in range(nthreads):
             self.add_thread()
 
@@ -65,26 +62,6 @@ class TaskThreads:
             if item is None:
                 return
             run_task(*item)
-
-    def report(self, event: Any) -> None:
-        """Hand an outcome to the worker's loop (from a task thread)."""
-        with self._lock:
-            self.outcomes.append(event)
-            if self._wake_scheduled:
-                return
-            self._wake_scheduled = True
-        try:
-            self.worker.loop.call_soon_threadsafe(self._drain)
-        except RuntimeError:  # the loop is closed: the worker is gone
-            pass
-
-    def _drain(self) -> None:
-        with self._lock:
-            self._wake_scheduled = False
-            events = list(self.outcomes)
-            self.outcomes.clear()
-        for event in events:
-            self.worker.handle(event)
 
     def shutdown(self) -> None:
         for _ in self.threads:
@@ -191,7 +168,7 @@ def run_task(worker: Worker, key: str, func: Any, args: Any, kwargs: Any,
                                slot, typeobj, stimulus_id="execute-success")
     finally:
         thread_state.key = None
-    worker.threads.report(event)
+    worker.handle(event)
 
 
 def failure_event(key: str, exc: BaseException, start: float, stop: float, *,

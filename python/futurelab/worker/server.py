@@ -68,6 +68,13 @@ class Worker(Server):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._client: Any = None
         self._client_lock = threading.Lock()
+        #: held while the state machine handles an event: the loop thread and task threads
+        #: both feed it (a task thread reports its own outcome, see :meth:`handle`)
+        self._state_lock = threading.RLock()
+        #: messages for the scheduler, in the order the state machine produced them
+        self._outgoing: list[Any] = []
+        self._flush_scheduled = False
+        self._loop_thread = threading.get_ident()
         self.extensions: dict[str, Any] = {}
         super().__init__({
             "get-data": self._get_data,
@@ -152,8 +159,10 @@ class Worker(Server):
         """The scheduler is gone: start afresh and register again (or close at the deadline)."""
         logger.warning("worker %s lost its scheduler; reconnecting for up to %s s", self.name,
                        self.death_timeout)
-        self.stream = None
-        self.state = st.WorkerState(self.address, self.nthreads)
+        with self._state_lock:
+            self.stream = None
+            self.state = st.WorkerState(self.address, self.nthreads)
+            self._outgoing.clear()
         self.data.clear()
         self.actors.close()
         try:
@@ -238,28 +247,63 @@ class Worker(Server):
 
     # ------------------------------------------------------------------ state plumbing
     def handle(self, event: st.WorkerEvent) -> None:
-        """Feed one event to the state machine and carry out its instructions."""
+        """Feed one event to the state machine and carry out its instructions.
+
+        Callable from the loop thread and from task threads: a task thread reports its own
+        outcome here and picks up the next task it is handed without waiting for the loop, so
+        a stream of short tasks needs no thread switch per task.  Whatever needs the loop
+        (sending, fetching dependencies) is handed to it, in order.
+        """
         if self.closed.is_set():
             return
-        if isinstance(event, (st.ExecuteSuccess, st.ExecuteFailure)):
-            self.slots.pop(event.key, None)
-        for instr in self.state.handle(event):
-            typ = type(instr)
-            if typ is st.Send:
-                assert self.stream is not None
-                self.stream.send(instr.msg)  # type: ignore[attr-defined]
-            elif typ is st.Execute:
-                self._execute(instr.key)  # type: ignore[attr-defined]
-            elif typ is st.GatherDep:
-                self._spawn(self._gather_dep(instr.worker, instr.keys))  # type: ignore[attr-defined]
-            elif typ is st.Drop:
-                for key in instr.keys:  # type: ignore[attr-defined]
-                    self.data.pop(key, None)
-                    self.actors.drop(key)
-            elif typ is st.Resume:
-                ev = self.rejoin_events.pop(instr.key, None)  # type: ignore[attr-defined]
-                if ev is not None:
-                    ev.set()
+        on_loop = threading.get_ident() == self._loop_thread
+        with self._state_lock:
+            if isinstance(event, (st.ExecuteSuccess, st.ExecuteFailure)):
+                self.slots.pop(event.key, None)
+            for instr in self.state.handle(event):
+                typ = type(instr)
+                if typ is st.Send:
+                    self._outgoing.append(instr.msg)  # type: ignore[attr-defined]
+                elif typ is st.Execute:
+                    self._execute(instr.key)  # type: ignore[attr-defined]
+                elif typ is st.GatherDep:
+                    self._call_on_loop(self._start_gather, instr.worker,  # type: ignore[attr-defined]
+                                       instr.keys)  # type: ignore[attr-defined]
+                elif typ is st.Drop:
+                    for key in instr.keys:  # type: ignore[attr-defined]
+                        self.data.pop(key, None)
+                        self.actors.drop(key)
+                elif typ is st.Resume:
+                    ev = self.rejoin_events.pop(instr.key, None)  # type: ignore[attr-defined]
+                    if ev is not None:
+                        ev.set()
+            if not self._outgoing or self._flush_scheduled:
+                return
+            if not on_loop:
+                self._flush_scheduled = True
+        if on_loop:
+            self._flush_outgoing()
+        else:
+            self._call_on_loop(self._flush_outgoing)
+
+    def _flush_outgoing(self) -> None:
+        with self._state_lock:
+            msgs, self._outgoing = self._outgoing, []
+            self._flush_scheduled = False
+        if msgs and self.stream is not None:
+            self.stream.send(*msgs)
+
+    def _call_on_loop(self, fn: Any, *args: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+            return
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: the worker is gone
+            pass
+
+    def _start_gather(self, worker: str, keys: list[str]) -> None:
+        self._spawn(self._gather_dep(worker, keys))
 
     def _execute(self, key: str) -> None:
         ts = self.state.tasks[key]
@@ -274,8 +318,8 @@ class Worker(Server):
                 kwargs = substitute(kwargs, self.data.__getitem__)
         except BaseException as e:  # noqa: BLE001 - e.g. the function fails to unpickle here
             from .executor import failure_event
-            self.loop.call_soon(self.handle, failure_event(key, e, 0.0, 0.0,
-                                                           serialize=self.serializing))
+            self.loop.call_soon_threadsafe(self.handle, failure_event(
+                key, e, 0.0, 0.0, serialize=self.serializing))
             return
         self.threads.submit(self, key, func, args, kwargs, ts.actor, self._take_slot(key))
 
