@@ -13,6 +13,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from .._loop import new_event_loop as _new_event_loop
+
 T = TypeVar("T")
 
 _lock = threading.Lock()
@@ -25,7 +27,7 @@ def background_loop() -> asyncio.AbstractEventLoop:
     global _loop, _thread
     with _lock:
         if _loop is None or _loop.is_closed() or _thread is None or not _thread.is_alive():
-            loop = asyncio.new_event_loop()
+            loop = _new_event_loop()
             started = threading.Event()
 
             def run() -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
-from typing import Any
+from typing import Any, cast
 
 from futurelab.comm.base import (
     Backend,
@@ -260,8 +260,8 @@ class _Protocol(asyncio.BufferedProtocol):
         self._hs_got = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports have the Transport methods without subclassing asyncio.Transport
+        self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
