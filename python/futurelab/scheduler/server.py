@@ -113,6 +113,7 @@ class Scheduler(Server):
         from .stream import EventStream
         self.events = EventStream(self)
         install(self)
+        __import__("futurelab.scheduler.admin", fromlist=["install"]).install(self)
 
     def add_handlers(self, handlers: dict[str, Any] | None = None,
                      client_stream: dict[str, Callable[[str, dict[str, Any]], None]] | None = None,
