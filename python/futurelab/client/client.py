@@ -23,6 +23,7 @@ from ..protocol.serialize import Opaque
 from ..rpc import BatchedSend, ConnectionPool, read_stream
 from ..taskspec import replace_futures
 from . import sync as _sync
+from .admin import AdminMixin
 from .collections import CollectionsMixin
 from .future import CANCELLED, ERROR, FINISHED, PENDING, Future, FutureState
 from .transfer import (
@@ -56,7 +57,7 @@ def default_client() -> Client:
     return client
 
 
-class Client(CollectionsMixin, TransferMixin):
+class Client(AdminMixin, CollectionsMixin, TransferMixin):
     """Connect to a futurelab cluster (or start a local one) and run work on it.
 
     Args:
@@ -625,4 +626,4 @@ def get_client(timeout: float | None = None) -> Client:
     worker = getattr(thread_state, "worker", None)
     if worker is not None:
         return worker.get_client()
-    return default_client()
+    return Client.current()  # the client of `with client.as_current():`, else the default
