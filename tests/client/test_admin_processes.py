@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _proc import free_port, start, stop
+from _util import wait_for
 
 from futurelab import Client
 
@@ -85,3 +87,29 @@ def test_restart_without_waiting(pclient: Client) -> None:
     pclient.restart(timeout=60, wait_for_workers=False)
     pclient.wait_for_workers(2, timeout=60)
     assert not set(pclient.run(os.getpid).values()) & before
+
+
+def test_cli_cluster_restart_and_shutdown_by_address() -> None:
+    """Over TCP, with `futurelab worker`'s nanny process: restart, then terminate remotely."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    sched = start("scheduler", "--port", str(port), "--no-dashboard")
+    nanny = start("worker", address, "--name", "steady")
+    try:
+        with Client(address, timeout=10) as client:
+            client.wait_for_workers(1, timeout=60)
+            [before] = client.run(os.getpid).values()
+            assert client.run_on_scheduler(lambda dask_scheduler: os.getpid()) == sched.pid
+            assert client.submit(inc, 1).result(timeout=30) == 2
+            client.restart(timeout=60)
+            [after] = client.run(os.getpid).values()
+            assert after != before
+            assert [w["name"] for w in client.scheduler_info()["workers"].values()] == ["steady"]
+            client.shutdown()
+            assert client.status == "closed"
+        wait_for(lambda: sched.poll() is not None and nanny.poll() is not None, timeout=30,
+                 what="scheduler and worker processes exit")
+        assert sched.returncode == 0 and nanny.returncode == 0
+    finally:
+        stop(nanny)
+        stop(sched)
