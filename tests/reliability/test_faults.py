@@ -5,6 +5,7 @@ on them beyond generous bounds that only catch a hang.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import time
@@ -111,11 +112,18 @@ def test_scheduler_loss_fails_pending_calls_and_workers_rejoin_a_new_one() -> No
         wait_for(lambda: len(client.scheduler_info()["workers"]) == 1, what="worker")
         pending = client.submit(time.sleep, 30, pure=False)
         wait_for(lambda: pending.status == "pending", what="submitted")
+        # a primitive call parked on the scheduler fails too, instead of waiting forever
+        waiting = concurrent.futures.ThreadPoolExecutor(1).submit(
+            futurelab.Event("never-set", client=client).wait)
+        wait_for(lambda: client.primitives_state()["events"].get("never-set", {}).get("waiters"),
+                 what="event waiter parked")
         t0 = time.monotonic()
         sched.kill()
         sched.wait(timeout=10)
         with pytest.raises(futurelab.FuturelabError, match="lost the connection"):
             pending.result(timeout=30)
+        with pytest.raises(futurelab.FuturelabError, match="lost the connection"):
+            waiting.result(timeout=30)
         print(f"\n[faults] pending call failed {1000 * (time.monotonic() - t0):.0f} ms after "
               f"the scheduler died")
         client.close(timeout=5)

@@ -244,6 +244,14 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
             for st in list(self.futures.values()):
                 if not st.done():
                     st.set_error(gone, None, str(gone), "gone")
+            self._fail_requests(gone)
+
+    def _fail_requests(self, error: Exception) -> None:
+        """Fail what extensions still wait for from the scheduler (it will not answer now)."""
+        for ext in list(self.extensions.values()):
+            fail = getattr(ext, "fail_pending", None)
+            if fail is not None:
+                fail(error)
 
     def close(self, timeout: float | None = None) -> Any:
         """Close the client (and the LocalCluster it started)."""
@@ -266,6 +274,7 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
             await self._stream.close()
         if self._reader is not None:
             self._reader.cancel()
+        self._fail_requests(FuturelabError("the client is closed"))
         self._pool.close()
         if self._own_cluster and self.cluster is not None:
             await self.cluster._close()

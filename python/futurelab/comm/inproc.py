@@ -118,6 +118,14 @@ class InProc(Comm):
 
     async def write(self, msg: Any) -> int:
         """Hand ``msg`` (by reference) to the peer; returns 0."""
+        return self.write_nowait(msg)
+
+    def write_nowait(self, msg: Any) -> int:
+        """:meth:`write` without the coroutine: in process there is nothing to wait for.
+
+        Raises:
+            CommClosedError: when either end is closed.
+        """
         peer = self._peer
         if self._exc is not None:
             raise CommClosedError(*self._exc.args)

@@ -83,25 +83,33 @@ class PrimitivesClient:
         self.pending[rid] = fut
         client._send({**msg, "rid": rid})
         try:
-            while True:
-                # the scheduler always answers; poll only to notice a lost connection
-                done, _ = await asyncio.wait([fut], timeout=1.0)
-                if done:
-                    break
-                if client.status not in ("running", "newly-created"):
-                    raise FuturelabError(f"lost the connection to the scheduler during "
-                                         f"{msg['op']} {msg.get('name')!r}")
+            # the scheduler always answers; a lost connection fails us (fail_pending)
+            reply = await fut
         except BaseException:
-            if self.pending.pop(rid, None) is not None and not fut.done():
+            # (cancelling this task cancels ``fut`` too, so "no answer yet" is "still pending")
+            if self.pending.pop(rid, None) is not None:
+                # no answer yet: withdraw the request; a grant that crosses that is undone
                 if undo is not None:
                     self.abandoned[rid] = undo
                 kind = str(msg["op"]).split("-", 1)[0]
                 client._send({"op": f"{kind}-cancel", "name": msg.get("name"), "cancel": rid})
+            elif (undo is not None and fut.done() and not fut.cancelled()
+                  and fut.exception() is None):
+                # answered, but we were cancelled before we could take the answer: undo it
+                granted = fut.result()
+                if "error" not in granted and granted.get("ok", True):
+                    undo(granted)
             raise
-        reply = fut.result()
         if "error" in reply:
             raise _ERRORS.get(str(reply.get("etype")), FuturelabError)(reply["error"])
         return reply
+
+    def fail_pending(self, error: Exception) -> None:
+        """The scheduler is gone (or the client closed): fail every request still waiting."""
+        pending, self.pending = self.pending, {}
+        for rid, fut in pending.items():
+            if not fut.done():
+                fut.set_exception(FuturelabError(f"{error} (request {rid} got no answer)"))
 
     def send(self, msg: dict[str, Any]) -> None:
         """Send ``msg`` without waiting for (or asking) an answer."""
