@@ -135,3 +135,35 @@ def test_decoder_refuses_input_after_an_error() -> None:
         decoder.feed(wire([b"ok"]))
     with pytest.raises(ProtocolError, match="earlier error"):
         decoder.get_buffer(-1)
+
+
+def test_alloc_frame_gives_writable_memory_of_the_exact_size() -> None:
+    from futurelab.protocol.frames import MAPPED_FRAME_BYTES, alloc_frame
+
+    for size in (0, 10, LARGE_FRAME_BYTES, MAPPED_FRAME_BYTES, MAPPED_FRAME_BYTES * 3 + 5):
+        buf = alloc_frame(size)
+        view = memoryview(buf)
+        assert view.nbytes == size and not view.readonly
+        if size:
+            view[-1] = 7
+            assert view[-1] == 7
+        view.release()
+
+
+def test_large_frames_arrive_whole_through_the_buffered_protocol_path() -> None:
+    from futurelab.protocol.frames import MAPPED_FRAME_BYTES
+
+    payload = bytes(range(256)) * (MAPPED_FRAME_BYTES // 256 * 2 + 3)
+    data = wire([b"h", payload, b"t"])
+    decoder = FrameDecoder()
+    out: list[list[Frame]] = []
+    pos = 0
+    while pos < len(data):
+        buf = decoder.get_buffer(-1)
+        n = min(len(buf), len(data) - pos, 300_000)  # a socket hands over what it has
+        buf[:n] = data[pos : pos + n]
+        pos += n
+        out.extend(decoder.buffer_updated(n))
+    assert len(out) == 1 and [bytes(f) for f in out[0]] == [b"h", payload, b"t"]
+    big = out[0][1]
+    assert isinstance(big, memoryview) and not big.readonly
