@@ -41,9 +41,20 @@ def tokenize(*parts: Any) -> str:
         return uuid.uuid4().hex
 
 
+try:  # XXH3-128 hashes at memory speed (25 GB/s here); SHA-256 at 2 GB/s even with SHA-NI
+    from xxhash import xxh3_128 as _new_hash
+except ImportError:  # pragma: no cover - depends on the environment
+    _new_hash = hashlib.sha256
+
+
 def token_of_frames(frames: list[bytes | memoryview], salt: str = "") -> str:
-    """A hex token of pickled frames, hashed in place (no copy of large buffers)."""
-    h = hashlib.sha256(salt.encode())  # SHA-256 runs at GB/s with the CPU's SHA extensions
+    """A hex token of pickled frames, hashed in place (no copy of large buffers).
+
+    With the ``xxhash`` package installed this is XXH3-128, else SHA-256 (cut to 128 bits).
+    Hashing is the largest single cost of scattering a big array with SHA-256: 56 ms for
+    100 MB, against 30 ms for moving those bytes to a worker on the same host; XXH3 takes 4.
+    """
+    h = _new_hash(salt.encode())
     for f in frames:
         h.update(f)
     return h.hexdigest()[:32]
