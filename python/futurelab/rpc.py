@@ -159,6 +159,8 @@ async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
                                type(e).__name__, e)
         if on_batch_done is not None:
             on_batch_done()
+        # not kept alive while waiting for the next one (an update-graph may be 100,000 tasks)
+        batch = msg = None
 
 
 class BatchedSend:

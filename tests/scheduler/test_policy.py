@@ -21,7 +21,7 @@ def worker(addr: str, nthreads: int = 1, processing: int = 0, seceded: int = 0) 
 def task(key: str = "x-1", deps: dict[str, tuple[int, list[str]]] | None = None,
          workers: list[str] | None = None) -> TaskState:
     """A task whose dependencies are {key: (nbytes, holders)}."""
-    ts = TaskState(key, {"func": "f", "args": (), "kwargs": None}, (0, 0))
+    ts = TaskState(key, ("f", (), None), (0, 0))
     for dkey, (nbytes, holders) in (deps or {}).items():
         dep = TaskState(dkey, None, (0, 0))
         dep.nbytes = nbytes

@@ -40,9 +40,9 @@ A, B, C = "tcp://a", "tcp://b", "tcp://c"
 
 
 # ---------------------------------------------------------------------- helpers
-def rs(key: str) -> dict[str, Any]:
+def rs(key: str) -> tuple[Any, Any, Any]:
     """A stand-in run_spec: the scheduler never looks inside, so plain strings do."""
-    return {"func": f"func-{key}", "args": (key,), "kwargs": None}
+    return (f"func-{key}", (key,), None)
 
 
 def spec(key: str, *deps: str, **kw: Any) -> TaskSpec:
@@ -52,8 +52,9 @@ def spec(key: str, *deps: str, **kw: Any) -> TaskSpec:
 def compute(key: str, priority: tuple[int, int], who_has: dict[str, list[str]] | None = None,
             nbytes: dict[str, int] | None = None, actor: bool = False) -> dict[str, Any]:
     """The exact compute-task message the scheduler sends for ``key`` (empty fields omitted)."""
+    func, args, kwargs = rs(key)
     msg: dict[str, Any] = {"op": "compute-task", "key": key, "priority": tuple(priority),
-                           **rs(key)}
+                           "func": func, "args": args, "kwargs": kwargs}
     if who_has:
         msg["who_has"] = who_has
         msg["nbytes"] = nbytes or {}

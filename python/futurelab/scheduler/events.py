@@ -16,8 +16,8 @@ class TaskSpec:
     """One task of a graph sent by a client."""
 
     key: str
-    #: {"func": Opaque, "args": Opaque, "kwargs": Opaque | None}; None for scattered data
-    run_spec: dict[str, Any] | None
+    #: (func, args, kwargs): Opaque payloads (kwargs may be None); None for scattered data
+    run_spec: tuple[Any, Any, Any] | None
     dependencies: Sequence[str] = ()
     workers: Sequence[str] | None = None
     actor: bool = False

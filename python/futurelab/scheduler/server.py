@@ -284,8 +284,7 @@ class Scheduler(Server):
                 hook(client)
 
     def _update_graph(self, client: str, msg: dict[str, Any]) -> None:
-        specs = [ev.TaskSpec(t["key"], {"func": t["func"], "args": t["args"],
-                                        "kwargs": t.get("kwargs")},
+        specs = [ev.TaskSpec(t["key"], (t["func"], t["args"], t.get("kwargs")),
                              t.get("deps", ()), t.get("workers"), bool(t.get("actor")),
                              int(t.get("retries", 0)))
                  for t in msg["tasks"]]

@@ -53,6 +53,7 @@ from .events import (
     UpdateGraph,
 )
 from .invariants import validate
+from .tasks import EMPTY
 from .tasks import Msg as Msg
 from .tasks import Outbox as Outbox
 from .tasks import TaskState as TaskState
@@ -70,7 +71,7 @@ Recs = dict[str, str]
 class SchedulerState:
     """The pure scheduler: tasks, workers, clients and the transitions between task states."""
 
-    def __init__(self, *, allowed_failures: int = ALLOWED_FAILURES, log_size: int = 100_000,
+    def __init__(self, *, allowed_failures: int = ALLOWED_FAILURES, log_size: int = 20_000,
                  validate: bool = False) -> None:
         self.tasks: dict[str, TaskState] = {}
         self.workers: dict[str, WorkerInfo] = {}
@@ -90,6 +91,8 @@ class SchedulerState:
         self.durations: dict[str, float] = {}
         self.validate_each = validate
         self._generation = itertools.count()
+        #: interned holder sets (see :meth:`_shared`)
+        self._frozen: dict[frozenset[str], frozenset[str]] = {}
         self._out = Outbox()
         self._stimulus = ""
         #: observers of transitions: f(key, start, finish, ts) — the event stream hooks here
@@ -215,9 +218,7 @@ class SchedulerState:
                 self._out.to_client(ev.client, {"op": "cancelled-keys", "keys": [key],
                                                 "reason": "unknown key"})
                 continue
-            if not ts.who_wants:
-                ts.who_wants = set()
-            ts.who_wants.add(ev.client)
+            ts.who_wants = self._shared(ts.who_wants | {ev.client})
             wanted.add(ts)
             self._wake(ts, ev.client, recs)
         return recs
@@ -264,7 +265,7 @@ class SchedulerState:
             ts = self.tasks.get(key)
             if ts is None or ev.client not in ts.who_wants:
                 continue
-            ts.who_wants.discard(ev.client)
+            ts.who_wants = self._shared(ts.who_wants - {ev.client})
             wanted.discard(ts)
             self._release_if_unneeded(ts, recs)
         return recs
@@ -300,7 +301,7 @@ class SchedulerState:
             seen.add(t)
             stack.extend(t.dependents)
             for client in holders & t.who_wants:
-                t.who_wants.discard(client)
+                t.who_wants = self._shared(t.who_wants - {client})
                 self.clients.get(client, set()).discard(t)
                 self._out.to_client(client, {"op": "cancelled-keys", "keys": [t.key]})
         for t in seen:
@@ -362,7 +363,7 @@ class SchedulerState:
 
     def _lose_replica(self, ts: TaskState, ws: WorkerInfo, why: str) -> Recs:
         """``ws`` no longer holds ``ts``; if that was the last copy, recompute or fail it."""
-        ts.who_has.discard(ws.address)
+        ts.who_has = self._shared(ts.who_has - {ws.address})
         if ws.has_what is not None and ts in ws.has_what:
             ws.has_what.discard(ts)
             ws.nbytes -= ts.nbytes
@@ -454,9 +455,7 @@ class SchedulerState:
                         dep.waiting_on.discard(ts)
                         if not dep.waiting_on:
                             recs[dep.key] = "processing"
-            if not ts.who_wants:
-                ts.who_wants = set()
-            ts.who_wants.add(ev.client)
+            ts.who_wants = self._shared(ts.who_wants | {ev.client})
             wanted.add(ts)
             self._report_memory(ts, [ev.client])
         return recs
@@ -492,16 +491,25 @@ class SchedulerState:
     # ------------------------------------------------------------------ helpers
     def _add_replica(self, ts: TaskState, ws: WorkerInfo) -> None:
         if ws.address not in ts.who_has:
-            if not ts.who_has:
-                ts.who_has = set()
-            ts.who_has.add(ws.address)
+            ts.who_has = self._shared(ts.who_has | {ws.address})
             ws.has_what.add(ts)
             ws.nbytes += ts.nbytes
+
+    def _shared(self, names: frozenset[str]) -> frozenset[str]:
+        """The one shared copy of this set of names (most tasks have the same holders)."""
+        if not names:
+            return EMPTY  # type: ignore[no-any-return]
+        shared = self._frozen.get(names)
+        if shared is None:
+            if len(self._frozen) >= 4096:  # bounded: rare combinations just stop sharing
+                self._frozen.clear()
+            shared = self._frozen[names] = names
+        return shared
 
     def _drop_fire_and_forget(self, ts: TaskState) -> None:
         """A fire-and-forget task is done: its pin has served its purpose."""
         if FIRE_AND_FORGET in ts.who_wants:
-            ts.who_wants.discard(FIRE_AND_FORGET)
+            ts.who_wants = self._shared(ts.who_wants - {FIRE_AND_FORGET})
             self.clients[FIRE_AND_FORGET].discard(ts)
 
     def _balance(self) -> None:

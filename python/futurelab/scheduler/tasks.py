@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Msg = dict[str, Any]
+#: what a task runs: (func, args, kwargs) as Opaque payloads (kwargs may be None)
+RunSpec = tuple[Any, Any, Any]
 
 #: the shared empty set of a TaskState's sets until something is added (never mutated)
 EMPTY: Any = frozenset()
+#: task prefixes, shared: a map of 100,000 tasks has one prefix string, not 100,000 copies
+_PREFIXES: dict[str, str] = {}
 
 
 class TaskState:
@@ -48,22 +52,23 @@ class TaskState:
         "workers",
     )
 
-    def __init__(self, key: str, run_spec: Msg | None, priority: tuple[int, ...]) -> None:
+    def __init__(self, key: str, run_spec: RunSpec | None, priority: tuple[int, ...]) -> None:
         self.key = key
         #: current state name
         self.state = "released"
-        #: {"func", "args", "kwargs"} of opaque payloads, or None for scattered data
+        #: (func, args, kwargs) of opaque payloads, or None for scattered data
         self.run_spec = run_spec
-        # the five sets start as one shared empty frozenset and become real sets on first add:
-        # most tasks never need some of them, and an empty set costs 216 bytes
+        # the sets start as one shared empty frozenset and become real sets on first add:
+        # most tasks never need some of them, and an empty set costs 216 bytes.  who_wants and
+        # who_has stay frozensets, interned by the state: most tasks share {client}/{worker}
         self.dependencies: set[TaskState] = EMPTY
         self.dependents: set[TaskState] = EMPTY
         #: dependencies not yet in memory (only while waiting/queued)
         self.waiting_on: set[TaskState] = EMPTY
-        #: clients (or pseudo-clients) holding a Future of this key
-        self.who_wants: set[str] = EMPTY
-        #: workers holding the result
-        self.who_has: set[str] = EMPTY
+        #: clients (or pseudo-clients) holding a Future of this key (interned, never mutated)
+        self.who_wants: frozenset[str] = EMPTY
+        #: workers holding the result (interned, never mutated)
+        self.who_has: frozenset[str] = EMPTY
         self.processing_on: str | None = None
         self.exception: Any = None
         self.traceback: Any = None
@@ -141,7 +146,13 @@ class WorkerInfo:
 def key_prefix(key: str) -> str:
     """The task prefix of a key: ``"inc-9f3a…"`` → ``"inc"``."""
     head, sep, _ = key.rpartition("-")
-    return head if sep and head else key
+    prefix = head if sep and head else key
+    shared = _PREFIXES.get(prefix)
+    if shared is None:
+        if len(_PREFIXES) >= 10_000:  # bounded: many distinct prefixes just stop sharing
+            _PREFIXES.clear()
+        shared = _PREFIXES[prefix] = prefix
+    return shared
 
 
 @dataclass

@@ -67,7 +67,9 @@ def assign(s: SchedulerState, ts: TaskState, ws: WorkerInfo) -> None:
     ts.processing_on = ts.last_worker = ws.address
     ws.processing.add(ts)
     assert ts.run_spec is not None
-    msg = {"op": "compute-task", "key": ts.key, "priority": ts.priority, **ts.run_spec}
+    func, args, kwargs = ts.run_spec
+    msg = {"op": "compute-task", "key": ts.key, "priority": ts.priority, "func": func,
+           "args": args, "kwargs": kwargs}
     if ts.dependencies:  # only what a task needs travels: most tasks have no dependencies
         msg["who_has"] = {d.key: list(d.who_has) for d in ts.dependencies}
         msg["nbytes"] = {d.key: d.nbytes for d in ts.dependencies}
