@@ -23,14 +23,28 @@ if TYPE_CHECKING:
 #: the status values a Future shows (plain strings, as dask.distributed's)
 PENDING, FINISHED, ERROR, CANCELLED, LOST = "pending", "finished", "error", "cancelled", "lost"
 DONE_STATES = frozenset({FINISHED, ERROR, CANCELLED})
+#: guards the creation of a FutureState's thread event (rare: one lock for all of them)
+_tevent_lock = threading.Lock()
+NO_CALLBACKS: tuple[Callable[[FutureState], None], ...] = ()
+#: holder lists, shared: most futures of a map were computed by one of a few workers
+_holders: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared_holders(who_has: Any) -> tuple[str, ...]:
+    holders = tuple(who_has)
+    shared = _holders.get(holders)
+    if shared is None:
+        if len(_holders) >= 4096:  # bounded: rare combinations just stop sharing
+            _holders.clear()
+        shared = _holders[holders] = holders
+    return shared
 
 
 class FutureState:
     """The client-side state of one key: status, type, error, and a cached small result."""
 
     __slots__ = ("key", "status", "type", "exception", "traceback", "error_text", "error_kind",
-                 "who_has", "data", "has_data", "_event", "_tevent", "callbacks", "_lock",
-                 "typeobj")
+                 "who_has", "data", "has_data", "_event", "_tevent", "callbacks", "typeobj")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -42,14 +56,26 @@ class FutureState:
         self.traceback: Any = None
         self.error_text = ""
         self.error_kind = ""
-        self.who_has: list[str] = []
-        #: a small result that came inline with the "finished" message
+        self.who_has: tuple[str, ...] = ()
+        #: a small result that came inline with the "finished" message (decoded)
         self.data: Any = None
         self.has_data = False
         self._event: asyncio.Event | None = None
         self._tevent: threading.Event | None = None
-        self.callbacks: list[Callable[[FutureState], None]] = []
-        self._lock = threading.Lock()
+        #: called (on the loop) at every status change; a list only once one is added
+        self.callbacks: tuple[Callable[[FutureState], None], ...] | list[
+            Callable[[FutureState], None]] = NO_CALLBACKS
+
+    def add_callback(self, cb: Callable[[FutureState], None]) -> None:
+        if self.callbacks is NO_CALLBACKS:
+            self.callbacks = []
+        self.callbacks.append(cb)  # type: ignore[union-attr]
+
+    def remove_callback(self, cb: Callable[[FutureState], None]) -> None:
+        """Raises ValueError when ``cb`` is not registered (like ``list.remove``)."""
+        if self.callbacks is NO_CALLBACKS:
+            raise ValueError(cb)
+        self.callbacks.remove(cb)  # type: ignore[union-attr]
 
     def done(self) -> bool:
         return self.status in DONE_STATES
@@ -58,8 +84,15 @@ class FutureState:
     def finish(self, type_name: str | None, who_has: list[str], data: Any = None,
                has_data: bool = False) -> None:
         self.type = type_name or self.type
-        self.who_has = who_has
+        self.who_has = _shared_holders(who_has)
         if has_data:
+            if isinstance(data, Opaque):
+                # inline results are builtins (numbers, short strings, ...): cheap to unpickle,
+                # and far smaller than their pickle plus its wrapper
+                try:
+                    data = data.get()
+                except Exception:  # noqa: BLE001 - left for result() to raise
+                    pass
             self.data, self.has_data = data, True
         self._set(FINISHED)
 
@@ -74,17 +107,17 @@ class FutureState:
 
     def lose(self) -> None:
         """The data is gone and is being recomputed: back to pending."""
-        self.data, self.has_data, self.who_has = None, False, []
+        self.data, self.has_data, self.who_has = None, False, ()
         self.status = LOST
         self._event = None
-        with self._lock:
+        with _tevent_lock:
             self._tevent = None
 
     def _set(self, status: str) -> None:
         self.status = status
         if self._event is not None:
             self._event.set()
-        with self._lock:
+        with _tevent_lock:
             if self._tevent is not None:
                 self._tevent.set()
         for cb in list(self.callbacks):
@@ -103,7 +136,7 @@ class FutureState:
         """Block this (non-loop) thread until done; False on timeout."""
         if self.done():
             return True
-        with self._lock:
+        with _tevent_lock:
             if self._tevent is None:
                 self._tevent = threading.Event()
             ev = self._tevent
@@ -217,12 +250,12 @@ class Future:
         def run(_: FutureState) -> None:
             if state.done():
                 try:
-                    state.callbacks.remove(run)
+                    state.remove_callback(run)
                 except ValueError:
                     return
                 threading.Thread(target=fn, args=(self,), daemon=True).start()
 
-        state.callbacks.append(run)
+        state.add_callback(run)
         self.client._call_soon(run, state)
 
     def release(self) -> None:

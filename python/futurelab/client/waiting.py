@@ -95,7 +95,7 @@ class _Waiter:
         self.fired = False
         with self.lock:  # listen first, then count: no completion slips in between
             for st in self.states:
-                st.callbacks.append(self.on_change)
+                st.add_callback(self.on_change)
             self.pending = {st for st in self.states if not st.done()}
             self._check(any(st.status == ERROR for st in self.states))
 
@@ -121,7 +121,7 @@ class _Waiter:
     def detach(self) -> None:
         for st in self.states:
             try:
-                st.callbacks.remove(self.on_change)
+                st.remove_callback(self.on_change)
             except ValueError:
                 pass
 
@@ -203,12 +203,12 @@ class as_completed:
         def done(st: FutureState, future: Future = future) -> None:
             if st.done():
                 try:
-                    st.callbacks.remove(done)
+                    st.remove_callback(done)
                 except ValueError:
                     return
                 self._ready(future)
 
-        future._state.callbacks.append(done)
+        future._state.add_callback(done)
         if future.done():
             done(future._state)
 

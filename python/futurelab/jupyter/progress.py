@@ -110,12 +110,12 @@ class ProgressTracker:
             fn()
         states = self.states
         for st in states:
-            st.callbacks.append(cb)
+            st.add_callback(cb)
 
         def remove() -> None:
             for st in states:
                 try:
-                    st.callbacks.remove(cb)
+                    st.remove_callback(cb)
                 except ValueError:
                     pass
         return remove

@@ -307,11 +307,11 @@ def _on_done(state: Any, fn: Any) -> Any:
     """Call ``fn()`` when ``state`` completes (from the loop thread); returns the undo."""
     def cb(_: Any) -> None:
         fn()
-    state.callbacks.append(cb)
+    state.add_callback(cb)
 
     def remove() -> None:
         try:
-            state.callbacks.remove(cb)
+            state.remove_callback(cb)
         except ValueError:
             pass
     return remove
