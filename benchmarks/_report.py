@@ -38,7 +38,10 @@ def ratio_text(metric: Metric, ours: float | None, theirs: float | None) -> str:
     if ratio == 1:
         return "1.00x even"
     ahead = ratio > 1 if metric.higher_is_better else ratio < 1
-    number = f"{ratio:.2f}" if 0.01 <= ratio < 100 else f"{ratio:.2g}" if ratio < 1 else f"{ratio:.0f}"
+    if 0.01 <= ratio < 100:
+        number = f"{ratio:.2f}"
+    else:
+        number = f"{ratio:.2g}" if ratio < 1 else f"{ratio:.0f}"
     return f"{number}x {'ahead' if ahead else 'behind'}"
 
 

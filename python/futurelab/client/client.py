@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._memory import Peak
 from ..comm import connect
 from ..comm.handshake import AuthenticationError
 from ..errors import CommClosedError, FuturelabError, ProtocolError
@@ -83,6 +84,7 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
         self.status = "newly-created"
         self.futures: dict[str, FutureState] = {}
         self.refcount: dict[str, int] = {}
+        self._size = Peak()
         self._lock = threading.RLock()
         self._outbox: list[dict[str, Any]] = []
         self._releases: list[str] = []
@@ -312,6 +314,8 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
             if self._releases:
                 msgs.append({"op": "client-releases-keys", "keys": self._releases})
                 self._releases = []
+                if self._size.shrunk(len(self.futures)):  # a burst of futures was let go
+                    self.futures, self.refcount = dict(self.futures), dict(self.refcount)
         if msgs:
             self._stream.send(*msgs)
 

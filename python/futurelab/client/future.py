@@ -76,6 +76,8 @@ class FutureState:
         if self.callbacks is NO_CALLBACKS:
             raise ValueError(cb)
         self.callbacks.remove(cb)  # type: ignore[union-attr]
+        if not self.callbacks:
+            self.callbacks = NO_CALLBACKS
 
     def done(self) -> bool:
         return self.status in DONE_STATES

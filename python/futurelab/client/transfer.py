@@ -81,6 +81,7 @@ def pickle_args(args: tuple[Any, ...], key: str) -> Opaque:
                 raise TypeError(f"Could not serialize argument {i} of task {key!r} "
                                 f"({type(arg).__name__}): {e}") from e
         raise TypeError(f"Could not serialize the arguments of task {key!r}: {e}") from e
+    op.keep_pickled_only()
     return op
 
 def pickle_kwargs(kwargs: dict[str, Any], key: str) -> Opaque:
@@ -96,6 +97,7 @@ def pickle_kwargs(kwargs: dict[str, Any], key: str) -> Opaque:
                                 f"{key!r} ({type(value).__name__}): {e}") from e
         raise TypeError(f"Could not serialize the keyword arguments of task {key!r}: {e}") \
             from e
+    op.keep_pickled_only()
     return op
 
 

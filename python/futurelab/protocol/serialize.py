@@ -209,6 +209,16 @@ class Opaque:
             self._frames = dumps_obj(self._obj)
         return self._frames
 
+    def keep_pickled_only(self) -> None:
+        """Drop the live object once pickled: what travels on is the pickle (e.g. the arguments
+        of a task, held until the task is forgotten but only ever sent).
+
+        Raises:
+            TypeError: the object cannot be pickled.
+        """
+        self.frames()
+        self._obj = _MISSING
+
     def get(self) -> Any:
         """The wrapped object, unpickled on first use (cached)."""
         if self._obj is _MISSING:
@@ -310,7 +320,14 @@ def dumps(msg: Any) -> list[bytes | memoryview]:
         raise
     finally:
         enc.busy, enc.frames = False, []
+    if len(frames[0]) > BIG_HEADER:
+        # the packer's buffer keeps its largest size: let a big one go with its encoder
+        _local.encoder = None
     return frames
+
+
+#: a header above this size (bytes) is not worth keeping a packer buffer for
+BIG_HEADER = 1 << 20
 
 
 def loads(frames: Sequence[bytes | memoryview], *, max_header_bytes: int = 64 * 2**20) -> Any:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .._memory import release_free_memory
 from ..comm import Comm
 from ..errors import CommClosedError, ProtocolError
 from ..rpc import BatchedSend, Server, read_stream
@@ -174,7 +175,13 @@ class Scheduler(Server):
         """Apply ``event`` and send what it (and anything deferred before it) produced."""
         self.state.apply(event)
         self._deferred = False
+        self._flush()
+
+    def _flush(self) -> None:
+        compactions = self.state.compactions
         self.send_all(self.state.flush())
+        if self.state.compactions != compactions:
+            release_free_memory()  # the state just dropped a burst of tasks
 
     def defer(self, event: ev.Event) -> None:
         """Apply ``event`` now; place tasks and send messages at :meth:`flush_deferred`.
@@ -188,7 +195,7 @@ class Scheduler(Server):
     def flush_deferred(self) -> None:
         if self._deferred:
             self._deferred = False
-            self.send_all(self.state.flush())
+            self._flush()
 
     def send_all(self, out: Outbox) -> None:
         for client, msgs in out.clients.items():

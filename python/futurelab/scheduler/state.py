@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .._memory import Peak
 from ..errors import InvalidTransition
 from . import policy, transitions
 from .events import (
@@ -91,6 +93,9 @@ class SchedulerState:
         self.durations: dict[str, float] = {}
         self.validate_each = validate
         self._generation = itertools.count()
+        self._size = Peak()
+        #: times the containers were rebuilt smaller after a mass release (see flush)
+        self.compactions = 0
         #: interned holder sets (see :meth:`_shared`)
         self._frozen: dict[frozenset[str], frozenset[str]] = {}
         self._out = Outbox()
@@ -144,10 +149,24 @@ class SchedulerState:
         self._fill_workers()
         if not self.queued:
             self._balance()
+        if self._size.shrunk(len(self.tasks)):
+            self._compact()
         if self.validate_each:
             self.validate()
         out, self._out = self._out, Outbox()
         return out
+
+    def _compact(self) -> None:
+        """Rebuild the big containers at their present size (dicts and sets never shrink)."""
+        self.tasks = dict(self.tasks)
+        self.clients = {c: set(keys) for c, keys in self.clients.items()}
+        for ws in self.workers.values():
+            ws.has_what = set(ws.has_what)
+            ws.processing = set(ws.processing)
+        self.unrunnable = set(self.unrunnable)
+        self.queued = list(self.queued)
+        self._frozen = {}
+        self.compactions += 1
 
     def _transitions(self, recs: Recs) -> None:
         # first recommended, first carried out; a later recommendation for a key replaces an
@@ -387,7 +406,7 @@ class SchedulerState:
                 self._add_replica(ts, ws)
             return {}
         ts.nbytes = ev.nbytes
-        ts.type = ev.type
+        ts.type = sys.intern(ev.type)  # one "int", not one per message
         ts.typeobj = ev.typeobj
         ts.start, ts.stop = ev.start, ev.stop
         ts.thread = ev.thread
