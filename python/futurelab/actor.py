@@ -9,13 +9,17 @@ they were made even when the caller never waits for them.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from .comm import Comm, connect
 from .errors import CommClosedError, FuturelabError
 from .protocol.serialize import Opaque
+
+#: how a channel hands over an outcome: settle(reply, None) or settle(None, error)
+Settle = Callable[[Any, "BaseException | None"], None]
 
 
 class _Channel:
@@ -24,13 +28,13 @@ class _Channel:
     def __init__(self, address: str, security: Any = None) -> None:
         self.address = address
         self.security = security
-        self.queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[Any]]] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[dict[str, Any], Settle]] = asyncio.Queue()
         self.comm: Comm | None = None
         self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
         while True:
-            msg, fut = await self.queue.get()
+            msg, settle = await self.queue.get()
             try:
                 if self.comm is None or self.comm.closed():
                     self.comm = await connect(self.address, security=self.security)
@@ -38,18 +42,14 @@ class _Channel:
                 reply = await self.comm.read()
             except (OSError, CommClosedError) as e:
                 self.comm = None
-                if not fut.done():
-                    fut.set_exception(FuturelabError(
-                        f"the worker {self.address} holding actor {msg.get('key')!r} cannot be "
-                        f"reached: {e}"))
+                settle(None, FuturelabError(
+                    f"the worker {self.address} holding actor {msg.get('key')!r} cannot be "
+                    f"reached: {e}"))
                 continue
-            if not fut.done():
-                fut.set_result(reply)
+            settle(reply, None)
 
-    def submit(self, msg: dict[str, Any]) -> asyncio.Future[Any]:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((msg, fut))
-        return fut
+    def put(self, msg: dict[str, Any], settle: Settle) -> None:
+        self.queue.put_nowait((msg, settle))
 
 
 _channels: dict[tuple[int, str], _Channel] = {}  # (id(client), worker address)
@@ -164,23 +164,37 @@ class Actor:
         return sorted(set(dir(type(self))) | {n for n in dir(self._cls) if not n.startswith("_")})
 
     def _send(self, msg: dict[str, Any]) -> Any:
+        """Queue ``msg`` on this caller's lane to the actor's worker, in call order.
+
+        Returns an asyncio future (asynchronous client) or a concurrent one, settled directly
+        by the lane: no task per call, one hop from the caller's thread to the loop.
+        """
         client = self._client
-        loop = client.loop
+        address = self._address
         info = client.actors.get(self.key)
         if info is not None:
             info["pending"] += 1  # calls in flight, shown by the views
+        if client.asynchronous:
+            fut: Any = asyncio.get_running_loop().create_future()
+        else:
+            fut = concurrent.futures.Future()
 
-        async def go() -> Any:
-            try:
-                return await _channel(client, self._address).submit(msg)
-            finally:
-                if info is not None:
-                    info["pending"] -= 1
+        def settle(reply: Any, error: BaseException | None) -> None:
+            if info is not None:
+                info["pending"] -= 1
+            if fut.done():  # the caller cancelled an asyncio future
+                return
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(reply)
 
         if client.asynchronous:
-            # scheduled now, in call order; the caller may await later (or never)
-            return asyncio.ensure_future(go())
-        return asyncio.run_coroutine_threadsafe(go(), loop)
+            _channel(client, address).put(msg, settle)
+        else:
+            client.loop.call_soon_threadsafe(
+                lambda: _channel(client, address).put(msg, settle))
+        return fut
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
