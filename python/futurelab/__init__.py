@@ -10,37 +10,94 @@ The public API is dask.distributed's futures API: code written for it runs after
 """
 from __future__ import annotations
 
+import importlib as _importlib
 from builtins import TimeoutError as TimeoutError
 from concurrent.futures import CancelledError as CancelledError
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-from .actor import Actor as Actor
-from .actor import ActorFuture as ActorFuture
-from .client.client import Client as Client
-from .client.client import default_client as default_client
-from .client.client import get_client as get_client
-from .client.client import worker_client as worker_client
-from .client.future import Future as Future
-from .client.waiting import ALL_COMPLETED as ALL_COMPLETED
-from .client.waiting import FIRST_COMPLETED as FIRST_COMPLETED
-from .client.waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
-from .client.waiting import as_completed as as_completed
-from .client.waiting import fire_and_forget as fire_and_forget
-from .client.waiting import wait as wait
-from .cluster import LocalCluster as LocalCluster
-from .errors import FuturelabError as FuturelabError
-from .errors import KilledWorker as KilledWorker
-from .errors import LostData as LostData
-from .primitives.event import Event as Event
-from .primitives.lock import Lock as Lock
-from .primitives.pubsub import Pub as Pub
-from .primitives.pubsub import Sub as Sub
-from .primitives.queue import Queue as Queue
-from .primitives.semaphore import Semaphore as Semaphore
-from .primitives.variable import Variable as Variable
-from .worker.executor import get_worker as get_worker
-from .worker.executor import rejoin as rejoin
-from .worker.executor import secede as secede
-from .worker.server import Worker as Worker
+from .dask_integration import install_import_hook as _install_dask_hook
+
+# dask's default scheduler becomes futurelab inside tasks and under a running default Client
+# (a no-op without dask installed; dask itself is not imported here)
+_install_dask_hook()
+
+if _TYPE_CHECKING:  # what the names below resolve to, for type checkers and IDEs
+    from .actor import Actor as Actor
+    from .actor import ActorFuture as ActorFuture
+    from .client.client import Client as Client
+    from .client.client import default_client as default_client
+    from .client.client import get_client as get_client
+    from .client.client import worker_client as worker_client
+    from .client.future import Future as Future
+    from .client.waiting import ALL_COMPLETED as ALL_COMPLETED
+    from .client.waiting import FIRST_COMPLETED as FIRST_COMPLETED
+    from .client.waiting import FIRST_EXCEPTION as FIRST_EXCEPTION
+    from .client.waiting import as_completed as as_completed
+    from .client.waiting import fire_and_forget as fire_and_forget
+    from .client.waiting import wait as wait
+    from .cluster import LocalCluster as LocalCluster
+    from .errors import FuturelabError as FuturelabError
+    from .errors import KilledWorker as KilledWorker
+    from .errors import LostData as LostData
+    from .primitives.event import Event as Event
+    from .primitives.lock import Lock as Lock
+    from .primitives.pubsub import Pub as Pub
+    from .primitives.pubsub import Sub as Sub
+    from .primitives.queue import Queue as Queue
+    from .primitives.semaphore import Semaphore as Semaphore
+    from .primitives.variable import Variable as Variable
+    from .worker.executor import get_worker as get_worker
+    from .worker.executor import rejoin as rejoin
+    from .worker.executor import secede as secede
+    from .worker.server import Worker as Worker
+
+#: public names imported on first use (PEP 562): ``python -m futurelab worker`` then loads only
+#: the worker's modules, and a worker process starts faster
+_LAZY = {
+    "Actor": ".actor",
+    "ActorFuture": ".actor",
+    "Client": ".client.client",
+    "default_client": ".client.client",
+    "get_client": ".client.client",
+    "worker_client": ".client.client",
+    "Future": ".client.future",
+    "ALL_COMPLETED": ".client.waiting",
+    "FIRST_COMPLETED": ".client.waiting",
+    "FIRST_EXCEPTION": ".client.waiting",
+    "as_completed": ".client.waiting",
+    "fire_and_forget": ".client.waiting",
+    "wait": ".client.waiting",
+    "LocalCluster": ".cluster",
+    "FuturelabError": ".errors",
+    "KilledWorker": ".errors",
+    "LostData": ".errors",
+    "Event": ".primitives.event",
+    "Lock": ".primitives.lock",
+    "Pub": ".primitives.pubsub",
+    "Sub": ".primitives.pubsub",
+    "Queue": ".primitives.queue",
+    "Semaphore": ".primitives.semaphore",
+    "Variable": ".primitives.variable",
+    "get_worker": ".worker.executor",
+    "rejoin": ".worker.executor",
+    "secede": ".worker.executor",
+    "Worker": ".worker.server",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'futurelab' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

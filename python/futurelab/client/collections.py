@@ -16,9 +16,8 @@ from .future import Future
 if TYPE_CHECKING:
     from .client import Client
 
-# Worker processes import futurelab before their first task; once that task imports dask,
-# dask's default scheduler becomes futurelab inside tasks (a no-op without dask installed).
-_dask.install_import_hook()
+# (``import futurelab`` installs the hook that makes dask's default scheduler futurelab inside
+# tasks once dask is imported: see futurelab/__init__.py)
 
 
 def on_client_start(client: Client) -> None:
