@@ -62,6 +62,9 @@ def run(args: argparse.Namespace, emit: Callable[[dict[str, Any]], None]) -> Non
     t0 = time.perf_counter()
     try:
         api = importlib.import_module(FRAMEWORKS[args.framework])
+        # what a user's first line loads: ``from X import Client`` (futurelab resolves its
+        # top-level names on first use, so the bare import alone would undercount it)
+        getattr(api, "Client", None)
     except ImportError as exc:
         for name in args.workloads:
             emit({**head, "workload": name, "status": "not_installed", "error": reason(exc)})
