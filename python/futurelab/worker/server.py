@@ -258,6 +258,7 @@ class Worker(Server):
         if self.closed.is_set():
             return
         on_loop = threading.get_ident() == self._loop_thread
+        starts: list[tuple[str, Any, bool, bool, int]] = []
         with self._state_lock:
             if isinstance(event, (st.ExecuteSuccess, st.ExecuteFailure)):
                 self.slots.pop(event.key, None)
@@ -266,7 +267,9 @@ class Worker(Server):
                 if typ is st.Send:
                     self._outgoing.append(instr.msg)  # type: ignore[attr-defined]
                 elif typ is st.Execute:
-                    self._execute(instr.key)  # type: ignore[attr-defined]
+                    ts = self.state.tasks[instr.key]  # type: ignore[attr-defined]
+                    starts.append((ts.key, ts.run_spec, bool(ts.dependencies), ts.actor,
+                                   self._take_slot(ts.key)))
                 elif typ is st.GatherDep:
                     self._call_on_loop(self._start_gather, instr.worker,  # type: ignore[attr-defined]
                                        instr.keys)  # type: ignore[attr-defined]
@@ -278,14 +281,18 @@ class Worker(Server):
                     ev = self.rejoin_events.pop(instr.key, None)  # type: ignore[attr-defined]
                     if ev is not None:
                         ev.set()
-            if not self._outgoing or self._flush_scheduled:
-                return
-            if not on_loop:
+            flush = bool(self._outgoing) and not self._flush_scheduled
+            if flush and not on_loop:
                 self._flush_scheduled = True
-        if on_loop:
-            self._flush_outgoing()
-        else:
-            self._call_on_loop(self._flush_outgoing)
+        if flush:
+            if on_loop:
+                self._flush_outgoing()
+            else:
+                self._call_on_loop(self._flush_outgoing)
+        # outside the lock: unpickling a task's function and arguments runs user code (which
+        # may even start this worker's client and wait for the loop)
+        for start in starts:
+            self._execute(*start)
 
     def _flush_outgoing(self) -> None:
         with self._state_lock:
@@ -306,15 +313,13 @@ class Worker(Server):
     def _start_gather(self, worker: str, keys: list[str]) -> None:
         self._spawn(self._gather_dep(worker, keys))
 
-    def _execute(self, key: str) -> None:
-        ts = self.state.tasks[key]
-        spec = ts.run_spec
+    def _execute(self, key: str, spec: Any, has_deps: bool, actor: bool, slot: int) -> None:
         assert spec is not None
         try:
             func = _get(spec["func"])
             args = _get(spec["args"]) or ()
             kwargs = _get(spec.get("kwargs")) or {}
-            if ts.dependencies:
+            if has_deps:
                 args = substitute(args, self.data.__getitem__)
                 kwargs = substitute(kwargs, self.data.__getitem__)
         except BaseException as e:  # noqa: BLE001 - e.g. the function fails to unpickle here
@@ -322,7 +327,7 @@ class Worker(Server):
             self.loop.call_soon_threadsafe(self.handle, failure_event(
                 key, e, 0.0, 0.0, serialize=self.serializing))
             return
-        self.threads.submit(self, key, func, args, kwargs, ts.actor, self._take_slot(key))
+        self.threads.submit(self, key, func, args, kwargs, actor, slot)
 
     def _take_slot(self, key: str) -> int:
         """The lowest free thread slot (a row of the task stream) for ``key``."""
