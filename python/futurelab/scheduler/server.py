@@ -111,10 +111,11 @@ class Scheduler(Server):
         self._watchdog: asyncio.Task[None] | None = None
         self._started = time.time()
         from ..primitives.extensions import install
+        from . import admin
         from .stream import EventStream
         self.events = EventStream(self)
         install(self)
-        __import__("futurelab.scheduler.admin", fromlist=["install"]).install(self)
+        admin.install(self)
 
     def add_handlers(self, handlers: dict[str, Any] | None = None,
                      client_stream: dict[str, Callable[[str, dict[str, Any]], None]] | None = None,

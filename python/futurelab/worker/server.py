@@ -82,9 +82,10 @@ class Worker(Server):
             "identity": lambda m, c: {"type": "Worker", "address": self.address,
                                       "name": self.name, "nthreads": self.nthreads},
         })
+        from . import admin
         from .actors import ActorHost
         self.actors = ActorHost(self)
-        __import__("futurelab.worker.admin", fromlist=["install"]).install(self)
+        admin.install(self)
 
     def get_client(self) -> Any:
         """This worker's own Client (made on first use, shared by its tasks)."""
