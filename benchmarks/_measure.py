@@ -171,6 +171,71 @@ def wait_descendants_gone(timeout: float, ignore: Iterable[int] = ()) -> list[in
 # -- raw loopback socket copy (the physical limit of a socket path) -----------------------
 
 
+def handoff_round_trips_us(n: int = 500) -> tuple[float, float | None]:
+    """Median µs of the two round trips every remote call is made of, measured here and now.
+
+    A byte bounced between two threads (``threading.Event`` ping-pong) and between two
+    processes (a socketpair, the child forked for it; None where there is no fork). A
+    synchronous submit -> result crosses at least two thread and two process hand-offs, so
+    these show what the machine itself charges for them at the time of the run.
+    """
+    ping, pong = threading.Event(), threading.Event()
+
+    def echo() -> None:
+        for _ in range(n):
+            if not ping.wait(10):
+                return
+            ping.clear()
+            pong.set()
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        ping.set()
+        pong.wait(10)
+        pong.clear()
+        times.append(time.perf_counter() - t0)
+    thread.join(10)
+    threads_us = 1e6 * median(times)
+    if not hasattr(os, "fork"):
+        return threads_us, None
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # the child only echoes bytes, then leaves without any cleanup
+        try:
+            ours.close()
+            for _ in range(n):
+                if not theirs.recv(1):
+                    break
+                theirs.sendall(b"x")
+        finally:
+            os._exit(0)
+    theirs.close()
+    times = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            ours.sendall(b"x")
+            ours.recv(1)
+            times.append(time.perf_counter() - t0)
+    finally:
+        ours.close()
+        os.waitpid(pid, 0)
+    return threads_us, 1e6 * median(times)
+
+
+def record_handoffs(rec: Any, n: int) -> None:
+    """Record the machine's thread and process round trips next to a latency workload."""
+    threads_us, processes_us = handoff_round_trips_us(n)
+    rec.add("thread_handoff_us", threads_us)
+    if processes_us is None:
+        rec.na("process_handoff_us", "no os.fork here")
+    else:
+        rec.add("process_handoff_us", processes_us)
+
+
 def loopback_copy_s(data: memoryview) -> float:
     """Seconds to move ``data`` through one loopback TCP connection, sender to receiver.
 

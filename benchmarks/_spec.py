@@ -61,6 +61,10 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("roundtrip", "{roundtrips:,} sequential submit -> result", (
         Metric("rt_sync_us", "submit->result (median)", _LOWER_US, False, ("<=", 500)),
         Metric("rt_async_us", "await submit (median)", _LOWER_US, False, ("<=", 500)),
+        Metric("thread_handoff_us", "thread hand-off round trip (machine)", _LOWER_US, False,
+               reference=True),
+        Metric("process_handoff_us", "process hand-off round trip (machine)", _LOWER_US,
+               False, reference=True),
     )),
     Workload("graph", "{chain_tasks:,}-task chain, {tree_leaves:,}-leaf tree reduction", (
         Metric("chain_tasks_per_s", "chain", "tasks/s", True),

@@ -108,6 +108,7 @@ def run_map(api: ModuleType, mode: str, quick: bool, repeat: int, rec: m.Recorde
 def run_roundtrip(api: ModuleType, mode: str, quick: bool, repeat: int, rec: m.Recorder) -> None:
     n = size("roundtrips", quick)
     budget = size("repeat_budget_s", quick)
+    m.record_handoffs(rec, n)
     with rec.guard("rt_sync_us"), cluster(api, mode) as client:
         for k in range(WARMUP):
             client.submit(inc, -k - 1).result()

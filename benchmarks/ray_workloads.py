@@ -93,6 +93,7 @@ def run_roundtrip(ray: ModuleType, mode: str, quick: bool, repeat: int, rec: m.R
     _processes_only(mode)
     n = size("roundtrips", quick)
     budget = size("repeat_budget_s", quick)
+    m.record_handoffs(rec, n)
     with cluster(ray) as r:
         with rec.guard("rt_sync_us"):
             for k in range(WARMUP):
