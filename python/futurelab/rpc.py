@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -161,6 +162,36 @@ async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
             on_batch_done()
         # not kept alive while waiting for the next one (an update-graph may be 100,000 tasks)
         batch = msg = None
+
+
+async def read_watched_stream(comm: Comm, handlers: dict[str, StreamHandler], ttl: float,
+                              on_silent: Callable[[float], None] | None = None) -> None:
+    """:func:`read_stream` from a peer that sends heartbeats: a peer silent for ``ttl`` seconds
+    is gone (say, its host was cut off), and the comm is aborted (``on_silent(seconds)`` first).
+
+    Raises:
+        CommClosedError: when the stream ends or was aborted.
+    """
+    last = time.monotonic()
+
+    def seen() -> None:
+        nonlocal last
+        last = time.monotonic()
+
+    async def watch() -> None:
+        while not comm.closed():
+            await asyncio.sleep(1.0)
+            silent = time.monotonic() - last
+            if silent > ttl:
+                if on_silent is not None:
+                    on_silent(silent)
+                comm.abort()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await read_stream(comm, handlers, seen)
+    finally:
+        watcher.cancel()
 
 
 class BatchedSend:

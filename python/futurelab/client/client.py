@@ -21,7 +21,7 @@ from ..comm import connect
 from ..comm.handshake import AuthenticationError
 from ..errors import CommClosedError, FuturelabError, ProtocolError
 from ..protocol.serialize import Opaque
-from ..rpc import BatchedSend, ConnectionPool, read_stream
+from ..rpc import BatchedSend, ConnectionPool, read_watched_stream
 from ..taskspec import replace_futures
 from . import sync as _sync
 from .admin import AdminMixin
@@ -220,25 +220,10 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
                 await asyncio.sleep(0.05)
 
     async def _read_scheduler(self, comm: Any) -> None:
-        last = [time.monotonic()]
-
-        def seen() -> None:
-            last[0] = time.monotonic()
-
-        async def watch() -> None:
-            # the scheduler sends heartbeats; a silent one is gone (e.g. its host cut off)
-            while not comm.closed():
-                await asyncio.sleep(1.0)
-                if time.monotonic() - last[0] > SCHEDULER_TTL:
-                    comm.abort()
-
-        watcher = asyncio.ensure_future(watch())
         try:
-            await read_stream(comm, self._stream_handlers, seen)
+            await read_watched_stream(comm, self._stream_handlers, SCHEDULER_TTL)
         except (CommClosedError, ProtocolError, OSError):
             pass
-        finally:
-            watcher.cancel()
         if self.status == "running":
             self.status = "scheduler-gone"
             gone = FuturelabError(f"lost the connection to the scheduler at "

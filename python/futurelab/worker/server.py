@@ -18,7 +18,7 @@ from ..comm import Comm, connect
 from ..comm.handshake import AuthenticationError
 from ..errors import CommClosedError, ProtocolError
 from ..protocol.serialize import Opaque
-from ..rpc import BatchedSend, ConnectionPool, Server, read_stream
+from ..rpc import BatchedSend, ConnectionPool, Server, read_watched_stream
 from ..taskspec import substitute
 from . import state as st
 from .executor import TaskThreads, sizeof
@@ -197,29 +197,13 @@ class Worker(Server):
             "close": lambda m: self._spawn(self.close()),
             "heartbeat": lambda m: None,
         }
-        last = [time.monotonic()]
-
-        def seen() -> None:
-            last[0] = time.monotonic()
-
-        async def watch() -> None:
-            # the scheduler sends heartbeats; a silent one is gone (e.g. this host was cut off)
-            while not comm.closed():
-                await asyncio.sleep(1.0)
-                if time.monotonic() - last[0] > SCHEDULER_TTL:
-                    logger.warning("worker %s: scheduler silent for %.0f s", self.name,
-                                   time.monotonic() - last[0])
-                    comm.abort()
-
-        watcher = asyncio.ensure_future(watch())
         try:
-            await read_stream(comm, handlers, seen)
+            await read_watched_stream(comm, handlers, SCHEDULER_TTL, lambda silent: logger.warning(
+                "worker %s: scheduler silent for %.0f s", self.name, silent))
         except (CommClosedError, ProtocolError, OSError):
             pass
         except Exception:
             logger.exception("worker %s: scheduler stream failed", self.name)
-        finally:
-            watcher.cancel()
         if not self.closed.is_set():
             if self.death_timeout:
                 self._spawn(self._reconnect())
