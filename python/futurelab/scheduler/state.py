@@ -33,7 +33,7 @@ from typing import Any
 
 from .._memory import Peak
 from ..errors import InvalidTransition
-from . import policy, transitions
+from . import policy, stealing, transitions
 from .events import (
     AddKeys,
     AddWorker,
@@ -118,7 +118,7 @@ class SchedulerState:
             MissingData: self._on_missing_data,
             Reschedule: self._on_reschedule,
             LongRunning: self._on_long_running,
-            StealResponse: self._on_steal_response,
+            StealResponse: lambda ev: stealing.on_steal_response(self, ev),
         }
 
     # ------------------------------------------------------------------ entry point
@@ -148,7 +148,7 @@ class SchedulerState:
         """Place queued tasks on free workers and return every message since the last flush."""
         self._fill_workers()
         if not self.queued:
-            self._balance()
+            stealing.balance(self)
         if self._size.shrunk(len(self.tasks)):
             self._compact()
         if self.validate_each:
@@ -530,49 +530,6 @@ class SchedulerState:
         if FIRE_AND_FORGET in ts.who_wants:
             ts.who_wants = self._shared(ts.who_wants - {FIRE_AND_FORGET})
             self.clients[FIRE_AND_FORGET].discard(ts)
-
-    def _balance(self) -> None:
-        """Idle threads take not-yet-started tasks from workers holding more than they run.
-
-        The scheduler cannot tell which of a worker's tasks already run, so it asks: the worker
-        gives a task back only if it has not started it (``steal-response``).  This also rescues
-        a task that waits for tasks queued behind it on its own worker.
-        """
-        idle = sum(max(0, ws.nthreads + ws.seceded - len(ws.processing))
-                   for ws in self.workers.values())
-        if idle <= self.steals_in_flight:
-            return
-        want = idle - self.steals_in_flight
-        for ws in self.workers.values():
-            extra = len(ws.processing) - ws.nthreads - ws.seceded
-            if extra <= 0:
-                continue
-            for i, ts in enumerate(ws.processing):
-                if want <= 0 or extra <= 0 or i > 64:
-                    break
-                if ts.stealing or ts.seceded or ts.actor or ts.workers is not None:
-                    continue
-                ts.stealing = "asked"
-                self.steals_in_flight += 1
-                want -= 1
-                extra -= 1
-                self._out.to_worker(ws.address, {"op": "steal-request", "key": ts.key})
-            if want <= 0:
-                return
-
-    def _on_steal_response(self, ev: StealResponse) -> Recs:
-        ts = self.tasks.get(ev.key)
-        if ts is None or ts.stealing != "asked" or ts.processing_on != ev.worker:
-            return {}
-        self.steals_in_flight -= 1
-        if not ev.ok:
-            ts.stealing = "refused"  # it already runs there: not asked again
-            return {}
-        ts.stealing = ""
-        self._unassign(ts)
-        ts.state = "released"
-        self._log(ts, "processing", "released")
-        return {ts.key: "waiting"}
 
     def _unassign(self, ts: TaskState) -> None:
         if ts.processing_on is not None:
