@@ -192,7 +192,7 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {len(self.scheduler.state.workers)} of {n} workers "
                                    f"registered within {self.timeout} s")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.002)  # a worker in this process registers within ms
 
     async def _stop_worker(self, w: Any, timeout: float = 5.0) -> None:
         if isinstance(w, Worker):
