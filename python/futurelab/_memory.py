@@ -10,7 +10,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+H = TypeVar("H")
 
 #: containers smaller than this at their peak are never worth rebuilding
 MIN_PEAK = 10_000
@@ -40,6 +42,33 @@ class Peak:
             self.peak = size
             return True
         return False
+
+
+class Interned(Generic[H]):
+    """One shared copy per equal immutable value (a task prefix, a set of holders).
+
+    Bounded: past ``limit`` distinct values the table starts afresh, so rare values simply
+    stop being shared instead of piling up.
+
+    >>> shared = Interned[str]()
+    >>> a = shared("".join(["in", "c"])); b = shared("".join(["i", "nc"]))
+    >>> a is b
+    True
+    """
+
+    __slots__ = ("limit", "table")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self.table: dict[H, H] = {}
+
+    def __call__(self, value: H) -> H:
+        shared = self.table.get(value)
+        if shared is None:
+            if len(self.table) >= self.limit:
+                self.table.clear()
+            shared = self.table[value] = value
+        return shared
 
 
 _libc: Any = None

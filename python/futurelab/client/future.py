@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
+from .._memory import Interned
 from ..errors import FuturelabError, KilledWorker, LostData
 from ..protocol.serialize import Opaque
 from .sync import in_loop_thread
@@ -27,17 +28,7 @@ DONE_STATES = frozenset({FINISHED, ERROR, CANCELLED})
 _tevent_lock = threading.Lock()
 NO_CALLBACKS: tuple[Callable[[FutureState], None], ...] = ()
 #: holder lists, shared: most futures of a map were computed by one of a few workers
-_holders: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-
-def _shared_holders(who_has: Any) -> tuple[str, ...]:
-    holders = tuple(who_has)
-    shared = _holders.get(holders)
-    if shared is None:
-        if len(_holders) >= 4096:  # bounded: rare combinations just stop sharing
-            _holders.clear()
-        shared = _holders[holders] = holders
-    return shared
+_holders: Interned[tuple[str, ...]] = Interned()
 
 
 class FutureState:
@@ -86,7 +77,7 @@ class FutureState:
     def finish(self, type_name: str | None, who_has: list[str], data: Any = None,
                has_data: bool = False) -> None:
         self.type = type_name or self.type
-        self.who_has = _shared_holders(who_has)
+        self.who_has = _holders(tuple(who_has))
         if has_data:
             if isinstance(data, Opaque):
                 # inline results are builtins (numbers, short strings, ...): cheap to unpickle,

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .._memory import Peak
+from .._memory import Interned, Peak
 from ..errors import InvalidTransition
 from . import policy, stealing, transitions
 from .events import (
@@ -97,7 +97,7 @@ class SchedulerState:
         #: times the containers were rebuilt smaller after a mass release (see flush)
         self.compactions = 0
         #: interned holder sets (see :meth:`_shared`)
-        self._frozen: dict[frozenset[str], frozenset[str]] = {}
+        self._frozen: Interned[frozenset[str]] = Interned()
         self._out = Outbox()
         self._stimulus = ""
         #: observers of transitions: f(key, start, finish, ts) — the event stream hooks here
@@ -165,7 +165,7 @@ class SchedulerState:
             ws.processing = set(ws.processing)
         self.unrunnable = set(self.unrunnable)
         self.queued = list(self.queued)
-        self._frozen = {}
+        self._frozen = Interned()
         self.compactions += 1
 
     def _transitions(self, recs: Recs) -> None:
@@ -518,12 +518,7 @@ class SchedulerState:
         """The one shared copy of this set of names (most tasks have the same holders)."""
         if not names:
             return EMPTY  # type: ignore[no-any-return]
-        shared = self._frozen.get(names)
-        if shared is None:
-            if len(self._frozen) >= 4096:  # bounded: rare combinations just stop sharing
-                self._frozen.clear()
-            shared = self._frozen[names] = names
-        return shared
+        return self._frozen(names)
 
     def _drop_fire_and_forget(self, ts: TaskState) -> None:
         """A fire-and-forget task is done: its pin has served its purpose."""

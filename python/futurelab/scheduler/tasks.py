@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._memory import Interned
+
 Msg = dict[str, Any]
 #: what a task runs: (func, args, kwargs) as Opaque payloads (kwargs may be None)
 RunSpec = tuple[Any, Any, Any]
@@ -15,7 +17,7 @@ RunSpec = tuple[Any, Any, Any]
 #: the shared empty set of a TaskState's sets until something is added (never mutated)
 EMPTY: Any = frozenset()
 #: task prefixes, shared: a map of 100,000 tasks has one prefix string, not 100,000 copies
-_PREFIXES: dict[str, str] = {}
+_prefixes: Interned[str] = Interned(10_000)
 
 
 class TaskState:
@@ -147,12 +149,7 @@ def key_prefix(key: str) -> str:
     """The task prefix of a key: ``"inc-9f3a…"`` → ``"inc"``."""
     head, sep, _ = key.rpartition("-")
     prefix = head if sep and head else key
-    shared = _PREFIXES.get(prefix)
-    if shared is None:
-        if len(_PREFIXES) >= 10_000:  # bounded: many distinct prefixes just stop sharing
-            _PREFIXES.clear()
-        shared = _PREFIXES[prefix] = prefix
-    return shared
+    return _prefixes(prefix)
 
 
 @dataclass
