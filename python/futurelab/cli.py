@@ -93,11 +93,12 @@ async def _serve(args: argparse.Namespace) -> int:
                            return_when=asyncio.FIRST_COMPLETED)
         await sched.close()
         return 0
-    from .nanny import parse_bytes, run_nanny
+    from .nanny import run_nanny
+    from .utils import parse_bytes
     from .worker.server import Worker
     address = args.scheduler if "://" in args.scheduler else f"tcp://{args.scheduler}"
     try:
-        memory_limit = parse_bytes(args.memory_limit)
+        memory_limit = parse_bytes(args.memory_limit) if args.memory_limit else 0
     except ValueError as e:
         print(f"futurelab worker: --memory-limit: {e}", file=sys.stderr)
         return 2

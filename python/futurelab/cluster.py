@@ -17,9 +17,10 @@ import weakref
 from typing import Any
 
 from .client import sync as _sync
-from .nanny import WorkerProcess, parse_bytes
+from .nanny import WorkerProcess
 from .scheduler.server import DEFAULT_DASHBOARD, Scheduler
 from .security import Security, forget, remember
+from .utils import parse_bytes
 from .worker.server import Worker
 
 logger = logging.getLogger("futurelab.cluster")
@@ -75,12 +76,12 @@ class LocalCluster:
                  processes: bool = True, host: str = "127.0.0.1", scheduler_port: int = 0,
                  asynchronous: bool = False, loop: asyncio.AbstractEventLoop | None = None,
                  name: str | None = None, timeout: float = 30, security: Any = None,
-                 memory_limit: int | str | None = None,
+                 memory_limit: int | float | str | None = None,
                  dashboard_address: str | int | None = DEFAULT_DASHBOARD,
                  **kwargs: Any) -> None:
         self.processes = processes
         self.dashboard_address = dashboard_address
-        self.memory_limit = parse_bytes(memory_limit)
+        self.memory_limit = parse_bytes(memory_limit) if memory_limit else 0
         self.n_workers, self.threads_per_worker = default_shape(processes, n_workers,
                                                                 threads_per_worker)
         self.host = host

@@ -32,34 +32,6 @@ RESTART_EXIT_CODE = 75
 NANNY_ENV = "FUTURELAB_NANNY_PID"
 
 
-def parse_bytes(text: str | int | None) -> int:
-    """``"2GB"`` → 2_000_000_000; ``"512MiB"``, plain numbers and 0/None (no limit) too.
-
-    Raises:
-        ValueError: naming the text that is not a size.
-
-    >>> parse_bytes("1.5 GB")
-    1500000000
-    """
-    if text is None:
-        return 0
-    if isinstance(text, int):
-        return text
-    s = text.strip().lower().replace(" ", "")
-    units = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6,
-             "gb": 10**9, "tb": 10**12, "k": 10**3, "m": 10**6, "g": 10**9, "b": 1}
-    for unit, scale in units.items():
-        if s.endswith(unit):
-            number, factor = s[: -len(unit)], scale
-            break
-    else:
-        number, factor = s, 1
-    try:
-        return int(float(number) * factor)
-    except ValueError:
-        raise ValueError(f"not a size: {text!r} (e.g. '2GB', '512MiB')") from None
-
-
 class WorkerProcess:
     """One supervised worker process.
 
