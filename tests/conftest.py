@@ -1,7 +1,12 @@
 """Shared fixtures: clients over in-process clusters; test modules shipped to workers by value."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+
+# every message futurelab sends in the tests (in worker processes too) is checked against its
+# declaration in futurelab.protocol.messages: set before futurelab is imported
+os.environ["FUTURELAB_CHECK_MESSAGES"] = "1"
 
 import pytest
 from _util import wait_for as wait_for  # re-exported for older imports

@@ -1,12 +1,14 @@
 """Request/reply and streams over comms: the one dispatch path every server uses.
 
 A :class:`Server` listens on an address and answers each incoming message ``{"op": name, ...}``
-with ``handlers[name](msg, comm)``.  Ops listed in ``stream_ops`` take the connection over for
-good (a client's or worker's long-lived stream); their handler returns when it is done with it.
+with ``handlers[name](msg, comm)``.  Its handlers are keyed by the message classes declared in
+:mod:`futurelab.protocol.messages` for its channel, and every message is checked against its
+declaration before its handler runs.  Messages listed in ``stream_ops`` take the connection over
+for good (a client's or worker's long-lived stream); their handler returns when it is done with it.
 
 On a stream, both ends send *batches*: a :class:`BatchedSend` buffers the messages produced
-during one event-loop tick and writes them as one list, and :func:`read_stream` dispatches each
-message of every batch it reads to ``handlers[msg["op"]](msg)``.
+during one event-loop tick and writes them as one list, and :func:`read_stream` checks each
+message of every batch it reads and dispatches it to ``handlers[msg["op"]](msg)``.
 
 :class:`ConnectionPool` keeps idle connections to peers for requests
 (``await pool.request(address, {"op": "get-data", ...})``).
@@ -15,14 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from .comm import Comm, Listener, connect, listen
 from .comm.liveness import host_answering
 from .errors import CommClosedError, ProtocolError
+from .protocol import messages as _messages  # noqa: F401 - loads every declaration
+from .protocol.vocabulary import Channel, check, checker, handlers_for
 
 logger = logging.getLogger("futurelab.rpc")
 
@@ -44,24 +49,77 @@ STARVED = 0.25
 BUSY_TTL = 300.0
 #: a silent peer whose liveness the transport cannot tell (no TCP_INFO) gets this long
 CANNOT_TELL_TTL = 60.0
+#: check every message sent against its declaration too (the test suite sets this: a sender
+#: and the vocabulary that disagree fail there, not in production)
+CHECK_OUTGOING = os.environ.get("FUTURELAB_CHECK_MESSAGES", "") == "1"
+
+
+def check_outgoing(channels: tuple[Channel, ...], msg: Any) -> None:
+    """With :data:`CHECK_OUTGOING`: raise when ``msg`` matches no declaration on ``channels``.
+
+    Raises:
+        ProtocolError: naming what is wrong with the message.
+    """
+    error: ProtocolError | None = None
+    for channel in channels:
+        try:
+            check(channel, msg)
+            return
+        except ProtocolError as e:
+            error = error or e
+    assert error is not None
+    raise ProtocolError(f"futurelab sent a message its vocabulary does not declare: {error}")
 
 
 class RemoteError(Exception):
     """A peer answered a request with an error."""
 
 
+class RateLimitedLog:
+    """At most ``burst`` warnings per ``period`` seconds per kind; the rest are counted and
+    reported with the next warning let through (a flood of bad input cannot flood the log)."""
+
+    def __init__(self, burst: int = 10, period: float = 60.0) -> None:
+        self.burst, self.period = burst, period
+        self._windows: dict[str, tuple[float, int, int]] = {}
+
+    def warning(self, kind: str, text: str, *args: Any) -> None:
+        now = time.monotonic()
+        start, count, dropped = self._windows.get(kind, (now, 0, 0))
+        if now - start > self.period:
+            start, count = now, 0
+        if count >= self.burst:
+            self._windows[kind] = (start, count, dropped + 1)
+            return
+        if dropped:
+            text += f" ({dropped} more like this in the last {self.period:.0f} s not logged)"
+        self._windows[kind] = (start, count + 1, 0)
+        logger.warning(text, *args)
+
+
+#: warnings about what peers send (bad messages, refused connections)
+peer_log = RateLimitedLog()
+
+
 class Server:
     """Dispatch incoming messages by ``op`` to handlers.
 
-    >>> server = Server({"ping": lambda msg, comm: "pong"})
+    >>> from futurelab.protocol import messages as m
+    >>> server = Server(m.WORKER, {m.WorkerIdentity: lambda msg, comm: {"type": "Worker"}})
     """
 
-    def __init__(self, handlers: dict[str, Handler], stream_ops: Iterable[str] = ()) -> None:
-        self.handlers = handlers
-        self.stream_ops = set(stream_ops)
+    def __init__(self, channel: Channel, handlers: Mapping[type, Handler],
+                 stream_ops: Iterable[type] = ()) -> None:
+        self.channel = channel
+        self.handlers: dict[str, Handler] = handlers_for(channel, handlers)
+        self.stream_ops = set(handlers_for(channel, {cls: None for cls in stream_ops}))
         self.listener: Listener | None = None
         self.extra_listeners: list[Listener] = []
         self._comms: set[Comm] = set()
+
+    def add_handlers(self, handlers: Mapping[type, Handler]) -> None:
+        """Handle more requests (an extension's), keyed by their declared message classes."""
+        self.handlers.update(handlers_for(self.channel, handlers))
 
     @property
     def address(self) -> str:
@@ -87,13 +145,13 @@ class Server:
                     msg = await comm.read()
                 except (CommClosedError, ProtocolError):
                     return
-                op = msg.get("op") if isinstance(msg, dict) else None
-                handler = self.handlers.get(op) if isinstance(op, str) else None
-                if handler is None:
-                    logger.warning("%s: unknown operation %r from %s; closing", self._name(), op,
-                                   comm.peer_address)
-                    await _write_quietly(comm, {"status": "error",
-                                                "message": f"unknown operation {op!r}"})
+                try:
+                    op = check(self.channel, msg).op
+                    handler = self.handlers[op]
+                except (ProtocolError, KeyError) as e:
+                    peer_log.warning("bad-request", "%s: refused a request from %s: %s; "
+                                     "closing", self._name(), comm.peer_address, e)
+                    await _write_quietly(comm, {"status": "error", "message": str(e)})
                     comm.abort()
                     return
                 if op in self.stream_ops:
@@ -135,16 +193,21 @@ async def _write_quietly(comm: Comm, msg: Any) -> None:
         pass
 
 
-async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
+async def read_stream(comm: Comm, channel: Channel, handlers: dict[str, StreamHandler],
                       on_batch_done: Callable[[], None] | None = None) -> None:
-    """Dispatch every message of every batch read from ``comm`` until it closes.
+    """Check and dispatch every message of every batch read from ``comm`` until it closes.
 
-    ``on_batch_done`` is called after each batch (and before yielding inside a long one).
+    A message that does not match its declaration on ``channel`` is refused whole (logged,
+    rate-limited) and the next one handled; an op with no declaration or no handler ends the
+    stream (the peer speaks another protocol).  ``on_batch_done`` is called after each batch
+    (and before yielding inside a long one).
 
     Raises:
         CommClosedError: when the stream ends (the normal way out).
+        ProtocolError: the peer sent something that is not a batch, or an unknown op.
     """
     loop = asyncio.get_running_loop()
+    check_message = checker(channel)
     while True:
         batch = await comm.read()
         if not isinstance(batch, list):
@@ -157,23 +220,32 @@ async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
                     on_batch_done()
                 await asyncio.sleep(0)
                 started = loop.time()
-            op = msg.get("op") if isinstance(msg, dict) else None
-            handler = handlers.get(op) if isinstance(op, str) else None
+            try:
+                op = check_message(msg).op
+            except ProtocolError as e:
+                op = msg.get("op") if isinstance(msg, dict) else None
+                if not isinstance(op, str) or op not in handlers:
+                    raise ProtocolError(f"{comm.peer_address}: {e}") from None
+                peer_log.warning("bad-message", "refused a %r message from %s: %s", op,
+                                 comm.peer_address, e)
+                continue
+            handler = handlers.get(op)
             if handler is None:
-                raise ProtocolError(f"unknown stream operation {op!r} from {comm.peer_address}")
+                raise ProtocolError(f"no handler for {op!r} from {comm.peer_address}")
             try:
                 handler(msg)
             except (KeyError, TypeError, ValueError) as e:
-                # one malformed message: say so and go on with the next
-                logger.warning("bad %r message from %s: %s: %s", op, comm.peer_address,
-                               type(e).__name__, e)
+                # checked, yet refused by its handler (say, an unknown name): go on
+                peer_log.warning("bad-message", "bad %r message from %s: %s: %s", op,
+                                 comm.peer_address, type(e).__name__, e)
         if on_batch_done is not None:
             on_batch_done()
         # not kept alive while waiting for the next one (an update-graph may be 100,000 tasks)
         batch = msg = None
 
 
-async def read_watched_stream(comm: Comm, handlers: dict[str, StreamHandler], ttl: float,
+async def read_watched_stream(comm: Comm, channel: Channel,
+                              handlers: dict[str, StreamHandler], ttl: float,
                               on_silent: Callable[[float], None] | None = None,
                               busy_ttl: float = BUSY_TTL) -> None:
     """:func:`read_stream` from a peer that sends heartbeats, ended when the peer is gone.
@@ -215,7 +287,7 @@ async def read_watched_stream(comm: Comm, handlers: dict[str, StreamHandler], tt
 
     watcher = asyncio.ensure_future(watch())
     try:
-        await read_stream(comm, handlers, seen)
+        await read_stream(comm, channel, handlers, seen)
     finally:
         watcher.cancel()
 
@@ -232,8 +304,10 @@ class BatchedSend:
     :attr:`closed` is set (the owner learns it from its reading side).
     """
 
-    def __init__(self, comm: Comm, interval: float = BATCH_INTERVAL) -> None:
+    def __init__(self, comm: Comm, channel: Channel, interval: float = BATCH_INTERVAL) -> None:
         self.comm = comm
+        #: what this stream carries (its messages are declared there)
+        self.channel = channel
         self.interval = interval
         self._last = 0.0
         #: the last batch was big: traffic is sustained, so space the writes out
@@ -247,6 +321,9 @@ class BatchedSend:
         self._write_nowait: Callable[[Any], int] | None = getattr(comm, "write_nowait", None)
 
     def send(self, *msgs: Any) -> None:
+        if CHECK_OUTGOING:
+            for msg in msgs:
+                check_outgoing((self.channel,), msg)
         if self.closed:
             return
         if self._write_nowait is not None:
@@ -340,6 +417,8 @@ class ConnectionPool:
             TimeoutError: ``timeout`` passed first.
             RemoteError: the peer answered with an error.
         """
+        if CHECK_OUTGOING:
+            check_outgoing((Channel.SCHEDULER, Channel.WORKER), msg)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         comm = await self._acquire(address, timeout)

@@ -86,12 +86,12 @@ REQUESTER = textwrap.dedent("""
         pool = ConnectionPool(security=Security.from_file(sys.argv[2]))
         address = f"tcp://{sys.argv[1]}:9001"
         t0 = time.monotonic()
-        held = await pool.request(address, {"op": "x", "hold": 12})   # busy: must wait it out
+        held = await pool.request(address, {"op": "identity", "hold": 12})  # busy: wait it out
         print("BUSY-ANSWERED", held["held"], round(time.monotonic() - t0, 1), flush=True)
         print("WAITING", flush=True)
         t0 = time.monotonic()
         try:
-            await pool.request(address, {"op": "x"})
+            await pool.request(address, {"op": "identity"})
         except OSError as e:
             print("ENDED", round(time.monotonic() - t0, 1), type(e).__name__, e, flush=True)
     asyncio.run(main())

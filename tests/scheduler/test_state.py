@@ -872,15 +872,15 @@ def test_desire_released_lineage_key_recomputes_it(sched_state: SchedulerState) 
 
 # ---------------------------------------------------------------------- fake link
 def test_scheduler_and_worker_machines_joined(sched_state: SchedulerState) -> None:
-    """Two pure machines joined by a fake link (cf. h11's ConnectionPair): a 3-task chain."""
-    from futurelab.worker.state import (
-        ComputeTask,
-        Execute,
-        ExecuteSuccess,
-        FreeKeys,
-        Send,
-        WorkerState,
-    )
+    """Two pure machines joined by a fake link (cf. h11's ConnectionPair): a 3-task chain.
+
+    Messages cross the link as the shells pass them: checked against their declarations and
+    turned into stimuli by the shells' own conversion tables.
+    """
+    from futurelab.protocol.serialize import Opaque
+    from futurelab.protocol.vocabulary import Channel, check
+    from futurelab.scheduler.events import FROM_WORKER
+    from futurelab.worker.state import FROM_SCHEDULER, Execute, ExecuteSuccess, Send, WorkerState
 
     s = sched_state
     wss = {A: WorkerState(A, 1), B: WorkerState(B, 1)}
@@ -891,33 +891,30 @@ def test_scheduler_and_worker_machines_joined(sched_state: SchedulerState) -> No
         to_client.extend(m for msgs in out.clients.values() for m in msgs)
         for addr, msgs in out.workers.items():
             for m in msgs:
-                if m["op"] == "compute-task":
-                    ev: Any = ComputeTask(m["key"], {k: m[k] for k in ("func", "args", "kwargs")},
-                                          tuple(m["priority"]), m.get("who_has", {}),
-                                         m.get("nbytes", {}))
-                else:
-                    ev = FreeKeys(m["keys"])
-                run(addr, wss[addr].handle(ev))
+                run(addr, wss[addr].handle(FROM_SCHEDULER[check(Channel.TO_WORKER, m).cls](m)))
                 wss[addr].validate()
 
     def run(addr: str, instructions: list[Any]) -> None:
         for ins in instructions:
             if isinstance(ins, Execute):
                 data[addr].add(ins.key)
-                run(addr, wss[addr].handle(ExecuteSuccess(ins.key, nbytes=1, start=0, stop=1)))
+                run(addr, wss[addr].handle(ExecuteSuccess(ins.key, nbytes=1, type="int",
+                                                          start=0, stop=1)))
             elif isinstance(ins, Send):
-                assert ins.msg["op"] == "task-finished", ins
-                deliver(s.handle(TaskFinished(addr, ins.msg["key"], ins.msg["nbytes"],
-                                              start=ins.msg["start"], stop=ins.msg["stop"])))
+                cls = check(Channel.WORKER_STREAM, ins.msg).cls
+                deliver(s.handle(FROM_WORKER[cls](addr, ins.msg)))
             else:
                 assert type(ins).__name__ == "Drop", ins
                 data[addr] -= set(ins.keys)  # type: ignore[attr-defined]
 
+    def wire_spec(key: str, *deps: str) -> TaskSpec:  # payloads as the wire carries them
+        return TaskSpec(key, (Opaque(f"func-{key}"), Opaque((key,)), None), deps)
+
     for addr in wss:
         deliver(s.handle(AddWorker(addr, 1)))
-    deliver(s.handle(UpdateGraph("c", [spec("x-1"), spec("y-1", "x-1"), spec("z-1", "y-1")],
-                                 ["z-1"])))
-    assert to_client == [in_memory("z-1", [A], 1)]
+    deliver(s.handle(UpdateGraph("c", [wire_spec("x-1"), wire_spec("y-1", "x-1"),
+                                       wire_spec("z-1", "y-1")], ["z-1"])))
+    assert to_client == [in_memory("z-1", [A], 1, type="int")]
     assert data == {A: {"z-1"}, B: set()}
     assert states(s) == {"x-1": "released", "y-1": "released", "z-1": "memory"}
     deliver(s.handle(ClientReleasesKeys("c", ["z-1"])))

@@ -20,7 +20,9 @@ from .._memory import Peak
 from ..comm import connect
 from ..comm.handshake import AuthenticationError
 from ..errors import CommClosedError, FuturelabError, ProtocolError
+from ..protocol import messages as m
 from ..protocol.serialize import Opaque
+from ..protocol.vocabulary import handlers_for
 from ..rpc import BatchedSend, ConnectionPool, read_watched_stream
 from ..taskspec import replace_futures
 from . import sync as _sync
@@ -102,16 +104,16 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
         self.scheduler_address: str | None = None
         #: where this client actually connects (in-process to a LocalCluster of this process)
         self._link_address = ""
-        self._stream_handlers: dict[str, Callable[[dict[str, Any]], None]] = {
-            "key-in-memory": self._on_key_in_memory,
-            "task-erred": self._on_task_erred,
-            "cancelled-keys": self._on_cancelled,
-            "key-lost": self._on_key_lost,
-            "heartbeat": lambda msg: None,
+        self._stream_handlers: dict[str, Callable[[Any], None]] = handlers_for(m.TO_CLIENT, {
+            m.KeyInMemory: self._on_key_in_memory,
+            m.ClientTaskErred: self._on_task_erred,
+            m.CancelledKeys: self._on_cancelled,
+            m.KeyLost: self._on_key_lost,
+            m.Heartbeat: lambda msg: None,
             # a worker declared gone: gathers from it end now, and are retried elsewhere
-            "worker-gone": lambda msg: self._pool.remove(msg["address"], f"the scheduler "
-                                                         f"declared {msg['address']} gone"),
-        }
+            m.WorkerGone: lambda msg: self._pool.remove(
+                msg["address"], f"the scheduler declared {msg['address']} gone"),
+        })
         #: extensions (primitives, the state model) add stream handlers here
         self.extensions: dict[str, Any] = {}
         if address is not None and not isinstance(address, str):
@@ -191,7 +193,7 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
                                  f"{reply}")
         #: where the scheduler's dashboard listens ({"host", "port", "token"}), or None
         self._dashboard = reply.get("dashboard")
-        self._stream = BatchedSend(comm)
+        self._stream = BatchedSend(comm, m.CLIENT_STREAM)
         self._reader = asyncio.ensure_future(self._read_scheduler(comm))
         self.status = "running"
         if self._set_as_default:
@@ -224,7 +226,7 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
 
     async def _read_scheduler(self, comm: Any) -> None:
         try:
-            await read_watched_stream(comm, self._stream_handlers, SCHEDULER_TTL)
+            await read_watched_stream(comm, m.TO_CLIENT, self._stream_handlers, SCHEDULER_TTL)
         except (CommClosedError, ProtocolError, OSError):
             pass
         if self.status == "running":
@@ -235,6 +237,11 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
                 if not st.done():
                     st.set_error(gone, None, str(gone), "gone")
             self._fail_requests(gone)
+
+    def add_stream_handlers(self, handlers: dict[type, Callable[[Any], None]]) -> None:
+        """Handle more of what the scheduler sends on this client's stream (for extensions:
+        primitives, the live model), keyed by the declared message classes."""
+        self._stream_handlers.update(handlers_for(m.TO_CLIENT, handlers))
 
     def _fail_requests(self, error: Exception) -> None:
         """Fail what extensions still wait for from the scheduler (it will not answer now)."""

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages as m
 from ..scheduler.state import key_prefix
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class LiveModel:
         if self.started:
             return self
         self.started = True
-        self.client._stream_handlers["event"] = self._on_event
+        self.client.add_stream_handlers({m.EventMessage: self._on_event})
         # on the stream, so the snapshot comes after everything this client already submitted
         self.client._send({"op": "subscribe-events",
                            "topics": ["tasks", "workers", "primitives"]},

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgpack  # type: ignore[import-untyped]
 
 from ..errors import FuturelabError
+from ..protocol import messages as m
 from ._base import Item
 
 if TYPE_CHECKING:
@@ -53,8 +54,8 @@ class PrimitivesClient:
         self.abandoned: dict[int, Callable[[dict[str, Any]], None]] = {}
         #: pub/sub deliveries by subscription id (weak methods of pubsub.Sub objects)
         self.deliver: dict[str, Callable[[], Callable[[Any], None] | None]] = {}
-        client._stream_handlers["primitive-reply"] = self._on_reply
-        client._stream_handlers["pubsub-msg"] = self._on_pubsub
+        client.add_stream_handlers({m.PrimitiveReply: self._on_reply,
+                                    m.PubSubMessage: self._on_pubsub})
 
     @staticmethod
     def of(client: Client) -> PrimitivesClient:

@@ -41,7 +41,8 @@ Op = Callable[[str, int | None, dict[str, Any], str], Effects]
 class PrimitiveExtension:
     """Base of each primitive's scheduler extension: states by name, timers, pins, events.
 
-    Subclasses set :attr:`kind` and return their ops from :meth:`ops`; each op is called as
+    Subclasses set :attr:`kind` and :attr:`cancel_message` and return their ops, keyed by their
+    declared messages, from :meth:`ops`; each op is called as
     ``op(client, rid, msg, name)`` and returns Effects.
     """
 
@@ -49,6 +50,8 @@ class PrimitiveExtension:
     kind: ClassVar[str] = ""
     #: the key of this kind in :func:`~futurelab.primitives.introspect.primitives_state`
     plural: ClassVar[str] = ""
+    #: the message a caller sends when it gives up a parked request of this kind
+    cancel_message: ClassVar[type]
 
     def __init__(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler
@@ -57,14 +60,14 @@ class PrimitiveExtension:
         #: parked requests → the name of the primitive they wait on
         self.waiting: dict[WaiterId, str] = {}
         self.timers: dict[WaiterId, asyncio.TimerHandle] = {}
-        ops = {f"{self.kind}-{verb}": self._wrap(fn) for verb, fn in self.ops().items()}
-        ops[f"{self.kind}-cancel"] = self._wrap(self._cancel)
+        ops = {cls: self._wrap(fn) for cls, fn in self.ops().items()}
+        ops[self.cancel_message] = self._wrap(self._cancel)
         scheduler.add_handlers(client_stream=ops)
         scheduler.on_client_removed.append(self.remove_client)
         scheduler.extensions[self.kind] = self
 
-    def ops(self) -> dict[str, Op]:
-        """``{verb: op}`` for this kind (override)."""
+    def ops(self) -> dict[type, Op]:
+        """``{message class: op}`` for this kind's messages (override)."""
         return {}
 
     # ------------------------------------------------------------------ helpers for ops

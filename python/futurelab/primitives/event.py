@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages as m
 from ._base import Effects
 from ._proxy import Proxy, check_timeout
 from ._shell import Op, PrimitiveExtension
@@ -83,10 +84,11 @@ class EventExtension(PrimitiveExtension):
 
     kind = "event"
     plural = "events"
+    cancel_message = m.EventCancel
 
-    def ops(self) -> dict[str, Op]:
-        return {"set": self._set, "clear": self._clear, "wait": self._wait,
-                "is_set": self._is_set}
+    def ops(self) -> dict[type, Op]:
+        return {m.EventSet: self._set, m.EventClear: self._clear, m.EventWait: self._wait,
+                m.EventIsSet: self._is_set}
 
     def _state(self, name: str) -> EventState:
         st = self.states.get(name)

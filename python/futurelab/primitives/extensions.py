@@ -41,8 +41,9 @@ def install(scheduler: Scheduler) -> None:
         if not client.startswith("transit-"):
             scheduler.stimulus(ev.RemoveClient(transit_holder(client), stimulus_id="transit"))
 
-    scheduler.add_handlers(handlers={"primitives-state": state},
-                           client_stream={"release-transit": release_transit})
+    from ..protocol import messages as m
+    scheduler.add_handlers(handlers={m.PrimitivesState: state},
+                           client_stream={m.ReleaseTransit: release_transit})
     scheduler.on_client_removed.append(drop_transit)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..protocol import messages as m
 from ._base import Effects
 from ._proxy import Proxy, check_timeout
 from ._shell import Op, PrimitiveExtension
@@ -114,9 +115,11 @@ class LockExtension(PrimitiveExtension):
 
     kind = "lock"
     plural = "locks"
+    cancel_message = m.LockCancel
 
-    def ops(self) -> dict[str, Op]:
-        return {"acquire": self._acquire, "release": self._release, "locked": self._locked}
+    def ops(self) -> dict[type, Op]:
+        return {m.LockAcquire: self._acquire, m.LockRelease: self._release,
+                m.LockLocked: self._locked}
 
     def _state(self, name: str) -> LockState:
         st = self.states.get(name)

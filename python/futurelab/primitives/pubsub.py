@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages as m
 from ._base import Effects, Item, check_item
 from ._proxy import PrimitivesClient, Proxy, check_timeout, decode, encode
 from ._shell import Op, PrimitiveExtension
@@ -98,10 +99,11 @@ class PubSubExtension(PrimitiveExtension):
 
     kind = "pubsub"
     plural = "pubsub"
+    cancel_message = m.PubSubCancel
 
-    def ops(self) -> dict[str, Op]:
-        return {"subscribe": self._subscribe, "unsubscribe": self._unsubscribe,
-                "put": self._put}
+    def ops(self) -> dict[type, Op]:
+        return {m.PubSubSubscribe: self._subscribe, m.PubSubUnsubscribe: self._unsubscribe,
+                m.PubSubPut: self._put}
 
     def _subscribe(self, client: str, rid: int | None, msg: dict[str, Any],
                    name: str) -> Effects:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages as m
 from ._base import Effects, Item, check_item, item_summary
 from ._proxy import Proxy, check_timeout, decode, encode
 from ._shell import Op, PrimitiveExtension
@@ -151,10 +152,11 @@ class QueueExtension(PrimitiveExtension):
 
     kind = "queue"
     plural = "queues"
+    cancel_message = m.QueueCancel
 
-    def ops(self) -> dict[str, Op]:
-        return {"create": self._create, "put": self._put, "get": self._get,
-                "qsize": self._qsize}
+    def ops(self) -> dict[type, Op]:
+        return {m.QueueCreate: self._create, m.QueuePut: self._put, m.QueueGet: self._get,
+                m.QueueQsize: self._qsize}
 
     def _state(self, name: str, msg: dict[str, Any]) -> QueueState:
         st = self.states.get(name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..protocol import messages as m
 from ._base import Effects
 from ._proxy import Proxy, check_timeout
 from ._shell import Op, PrimitiveExtension
@@ -145,10 +146,12 @@ class SemaphoreExtension(PrimitiveExtension):
 
     kind = "semaphore"
     plural = "semaphores"
+    cancel_message = m.SemaphoreCancel
 
-    def ops(self) -> dict[str, Op]:
-        return {"create": self._create, "acquire": self._acquire, "release": self._release,
-                "get_value": self._get_value, "close": self._close}
+    def ops(self) -> dict[type, Op]:
+        return {m.SemaphoreCreate: self._create, m.SemaphoreAcquire: self._acquire,
+                m.SemaphoreRelease: self._release, m.SemaphoreGetValue: self._get_value,
+                m.SemaphoreClose: self._close}
 
     def _state(self, name: str, msg: dict[str, Any]) -> SemaphoreState:
         st = self.states.get(name)

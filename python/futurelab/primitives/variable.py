@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages as m
 from ._base import Effects, Item, check_item, item_summary
 from ._proxy import Proxy, check_timeout, decode, encode
 from ._shell import Op, PrimitiveExtension
@@ -94,9 +95,11 @@ class VariableExtension(PrimitiveExtension):
 
     kind = "variable"
     plural = "variables"
+    cancel_message = m.VariableCancel
 
-    def ops(self) -> dict[str, Op]:
-        return {"set": self._set, "get": self._get, "delete": self._delete}
+    def ops(self) -> dict[type, Op]:
+        return {m.VariableSet: self._set, m.VariableGet: self._get,
+                m.VariableDelete: self._delete}
 
     def _state(self, name: str) -> VariableState:
         st = self.states.get(name)

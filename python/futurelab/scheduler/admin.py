@@ -33,6 +33,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from ..calls import call_function
 from ..primitives.extensions import transit_holder
+from ..protocol import messages as m
 from ..rpc import ConnectionPool
 from ..versions import get_versions
 from . import events as ev
@@ -75,22 +76,23 @@ class AdminExtension:
         self._tasks: set[asyncio.Task[Any]] = set()
         scheduler.extensions["admin"] = self
         scheduler.add_handlers(handlers={
-            "admin-wait-for-workers": self.wait_for_workers,
-            "admin-run-on-scheduler": self.run_on_scheduler,
-            "admin-nbytes": lambda m, c: self.nbytes(m.get("keys"), bool(m.get("summary"))),
-            "admin-processing": lambda m, c: self.processing(m.get("workers")),
-            "admin-versions": lambda m, c: get_versions(m.get("packages") or ()),
-            "admin-set-metadata": lambda m, c: self.set_metadata(m["keys"], m["value"]),
-            "admin-get-metadata": lambda m, c: self.get_metadata(m["keys"]),
-            "admin-retire-workers": self.retire_workers,
-            "admin-terminate": self.terminate,
-            "dataset-get": lambda m, c: self.get_datasets(m["names"], str(m.get("client"))),
-            "dataset-list": lambda m, c: sorted(self.datasets, key=str),
-            "dataset-delete": lambda m, c: self.unpublish(m["names"]),
+            m.AdminWaitForWorkers: self.wait_for_workers,
+            m.AdminRunOnScheduler: self.run_on_scheduler,
+            m.AdminNBytes: lambda msg, c: self.nbytes(msg.get("keys"),
+                                                      bool(msg.get("summary"))),
+            m.AdminProcessing: lambda msg, c: self.processing(msg.get("workers")),
+            m.AdminVersions: lambda msg, c: get_versions(msg.get("packages") or ()),
+            m.AdminSetMetadata: lambda msg, c: self.set_metadata(msg["keys"], msg["value"]),
+            m.AdminGetMetadata: lambda msg, c: self.get_metadata(msg["keys"]),
+            m.AdminRetireWorkers: self.retire_workers,
+            m.AdminTerminate: self.terminate,
+            m.DatasetGet: lambda msg, c: self.get_datasets(msg["names"], msg["client"]),
+            m.DatasetList: lambda msg, c: sorted(self.datasets, key=str),
+            m.DatasetDelete: lambda msg, c: self.unpublish(msg["names"]),
         }, client_stream={
-            "admin-publish": self._stream_request(self.publish),
-            "admin-restart": self._stream_request(self.restart),
-            "admin-cancel": lambda client, msg: None,  # a caller gave up: nothing to undo
+            m.AdminPublish: self._stream_request(self.publish),
+            m.AdminRestart: self._stream_request(self.restart),
+            m.AdminCancel: lambda client, msg: None,  # a caller gave up: nothing to undo
         })
 
     # ------------------------------------------------------------------ requests on the stream

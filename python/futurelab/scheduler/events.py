@@ -6,9 +6,11 @@ passed to :meth:`futurelab.scheduler.state.SchedulerState.handle`.  Every stimul
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from ..protocol import messages as m
 
 
 @dataclass
@@ -177,3 +179,40 @@ class StealResponse(Event):
     key: str
     ok: bool
     stimulus_id: str = "steal-response"
+
+
+# --------------------------------------------------------------------------- from the wire
+#: the stimulus of each client stream message (``FIRE_AND_FORGET`` pins for a pseudo-client)
+FIRE_AND_FORGET = "fire-and-forget"
+
+
+def update_graph(client: str, msg: m.UpdateGraph) -> UpdateGraph:
+    """The stimulus of an ``update-graph`` message."""
+    return UpdateGraph(client, [TaskSpec(t["key"], (t["func"], t["args"], t["kwargs"]),
+                                         t["deps"], t["workers"], t["actor"], t["retries"])
+                                for t in msg["tasks"]], msg["keys"])
+
+
+FROM_CLIENT: dict[type, Callable[[str, Any], Event]] = {
+    m.UpdateGraph: update_graph,
+    m.ClientReleasesKeys: lambda c, msg: ClientReleasesKeys(c, msg["keys"]),
+    m.ClientDesiresKeys: lambda c, msg: ClientDesiresKeys(c, msg["keys"]),
+    m.CancelKeys: lambda c, msg: CancelKeys(c, msg["keys"], bool(msg.get("force"))),
+    m.Retry: lambda c, msg: RetryKeys(c, msg["keys"]),
+    m.FireAndForget: lambda c, msg: ClientDesiresKeys(FIRE_AND_FORGET, msg["keys"]),
+}
+
+FROM_WORKER: dict[type, Callable[[str, Any], Event]] = {
+    m.TaskFinished: lambda w, msg: TaskFinished(
+        w, msg["key"], msg["nbytes"], msg["type"], msg["start"], msg["stop"], msg.get("data"),
+        msg.get("thread", 0), msg.get("typeobj")),
+    m.TaskErred: lambda w, msg: TaskErred(
+        w, msg["key"], msg["exception"], msg["traceback"], msg["text"], msg["start"],
+        msg["stop"], msg.get("thread", 0)),
+    m.AddKeys: lambda w, msg: AddKeys(w, msg["keys"]),
+    m.MissingData: lambda w, msg: MissingData(msg["key"], msg["holder"]),
+    m.Reschedule: lambda w, msg: Reschedule(w, msg["key"]),
+    m.LongRunning: lambda w, msg: LongRunning(w, msg["key"]),
+    m.StealResponse: lambda w, msg: StealResponse(w, msg["key"], msg["ok"]),
+}
+"""The stimulus of each message a worker's stream carries (all but heartbeats)."""

@@ -12,17 +12,19 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._memory import release_free_memory
 from ..comm import Comm
 from ..comm.liveness import host_answering
 from ..errors import CommClosedError, ProtocolError
+from ..protocol import messages as m
+from ..protocol.vocabulary import handlers_for
 from ..rpc import CANNOT_TELL_TTL, STARVED, BatchedSend, Server, read_stream
 from ..utils import parse_timedelta
 from . import events as ev
-from .state import FIRE_AND_FORGET, Outbox, SchedulerState
+from .state import Outbox, SchedulerState
 
 logger = logging.getLogger("futurelab.scheduler")
 _listener_ids = itertools.count(1)
@@ -56,39 +58,26 @@ class Scheduler(Server):
         self.on_client_removed: list[Callable[[str], None]] = []
         self.on_worker_removed: list[Callable[[str], None]] = []
         self.extensions: dict[str, Any] = {}
-        self.worker_stream_handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
-            "task-finished": lambda w, m: self.defer(ev.TaskFinished(
-                w, m["key"], m.get("nbytes", 0), m.get("type", ""), m.get("start", 0.0),
-                m.get("stop", 0.0), m.get("data"), m.get("thread", 0),
-                m.get("typeobj"))),
-            "task-erred": lambda w, m: self.defer(ev.TaskErred(
-                w, m["key"], m.get("exception"), m.get("traceback"), m.get("text", ""),
-                m.get("start", 0.0), m.get("stop", 0.0), m.get("thread", 0))),
-            "add-keys": lambda w, m: self.defer(ev.AddKeys(w, m["keys"])),
-            "missing-data": lambda w, m: self.defer(ev.MissingData(m["key"], m["holder"])),
-            "reschedule": lambda w, m: self.defer(ev.Reschedule(w, m["key"])),
-            "long-running": lambda w, m: self.defer(ev.LongRunning(w, m["key"])),
-            "steal-response": lambda w, m: self.defer(ev.StealResponse(w, m["key"],
-                                                                          bool(m["ok"]))),
-            "heartbeat": lambda w, m: None,
-        }
-        self.client_stream_handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
-            "update-graph": self._update_graph,
-            "client-releases-keys": lambda c, m: self.defer(
-                ev.ClientReleasesKeys(c, m["keys"])),
-            "client-desires-keys": lambda c, m: self.defer(ev.ClientDesiresKeys(c, m["keys"])),
-            "cancel-keys": lambda c, m: self.defer(
-                ev.CancelKeys(c, m["keys"], bool(m.get("force")))),
-            "retry": lambda c, m: self.defer(ev.RetryKeys(c, m["keys"])),
-            "fire-and-forget": lambda c, m: self.defer(
-                ev.ClientDesiresKeys(FIRE_AND_FORGET, m["keys"])),
-            "heartbeat": lambda c, m: None,
-            "subscribe-events": lambda c, m: self._subscribe(c, m["topics"], True),
-            "cluster-snapshot": lambda c, m: self.send_to_client(c, {
-                "op": "event", "topic": "snapshot",
-                "payload": self.events.snapshot(m.get("keys"))}),
-            "unsubscribe-events": lambda c, m: self._subscribe(c, m["topics"], False),
-        }
+        #: op → handler(worker, msg) for what workers' streams carry
+        self.worker_stream_handlers: dict[str, Callable[[str, Any], None]] = handlers_for(
+            m.WORKER_STREAM, {
+                **{cls: (lambda w, msg, f=f: self.defer(f(w, msg)))
+                   for cls, f in ev.FROM_WORKER.items()},
+                m.Heartbeat: lambda w, msg: None,
+                m.Closing: lambda w, msg: None,
+            })
+        #: op → handler(client, msg) for what clients' streams carry (extensions add theirs)
+        self.client_stream_handlers: dict[str, Callable[[str, Any], None]] = handlers_for(
+            m.CLIENT_STREAM, {
+                **{cls: (lambda c, msg, f=f: self.defer(f(c, msg)))
+                   for cls, f in ev.FROM_CLIENT.items()},
+                m.Heartbeat: lambda c, msg: None,
+                m.SubscribeEvents: lambda c, msg: self._subscribe(c, msg["topics"], True),
+                m.UnsubscribeEvents: lambda c, msg: self._subscribe(c, msg["topics"], False),
+                m.ClusterSnapshot: lambda c, msg: self.send_to_client(c, {
+                    "op": "event", "topic": "snapshot",
+                    "payload": self.events.snapshot(msg.get("keys"))}),
+            })
         #: topic → clients that asked for its events (and ids of local listeners)
         self.event_subscribers: dict[str, set[str]] = {}
         #: local listener id → callable(topic, payload): in-process subscribers (the dashboard)
@@ -96,17 +85,17 @@ class Scheduler(Server):
         self._dashboard_address = dashboard_address
         #: the web dashboard (futurelab.dashboard.server.Dashboard), once started
         self.dashboard: Any = None
-        super().__init__({
-            "register-client": self._register_client,
-            "register-worker": self._register_worker,
-            "identity": lambda m, c: self.identity(),
-            "who_has": lambda m, c: self.who_has(m.get("keys")),
-            "has_what": lambda m, c: self.has_what(m.get("workers")),
-            "scheduler_info": lambda m, c: self.identity(),
-            "scatter-done": self._scatter_done,
-            "ncores": lambda m, c: {a: w.nthreads for a, w in self.state.workers.items()},
-            "retire-workers": self._retire_workers,
-        }, stream_ops=("register-client", "register-worker"))
+        super().__init__(m.SCHEDULER, {
+            m.RegisterClient: self._register_client,
+            m.RegisterWorker: self._register_worker,
+            m.Identity: lambda msg, c: self.identity(),
+            m.SchedulerInfo: lambda msg, c: self.identity(),
+            m.WhoHas: lambda msg, c: self.who_has(msg.get("keys")),
+            m.HasWhat: lambda msg, c: self.has_what(msg.get("workers")),
+            m.ScatterDone: self._scatter_done,
+            m.NCores: lambda msg, c: {a: w.nthreads for a, w in self.state.workers.items()},
+            m.RetireWorkersNow: self._retire_workers,
+        }, stream_ops=(m.RegisterClient, m.RegisterWorker))
         self.closed = asyncio.Event()
         #: stimuli were applied by :meth:`defer` and not flushed yet
         self._deferred = False
@@ -124,12 +113,13 @@ class Scheduler(Server):
         install(self)
         admin.install(self)
 
-    def add_handlers(self, handlers: dict[str, Any] | None = None,
-                     client_stream: dict[str, Callable[[str, dict[str, Any]], None]] | None = None,
+    def add_handlers(self, handlers: Mapping[type, Any] | None = None,
+                     client_stream: Mapping[type, Callable[[str, Any], None]] | None = None,
                      ) -> None:
-        """Register an extension's request handlers and client stream handlers."""
-        self.handlers.update(handlers or {})
-        self.client_stream_handlers.update(client_stream or {})
+        """Register an extension's request handlers and client stream handlers, keyed by the
+        message classes declared in :mod:`futurelab.protocol.messages`."""
+        super().add_handlers(handlers or {})
+        self.client_stream_handlers.update(handlers_for(m.CLIENT_STREAM, client_stream or {}))
 
     async def start(self) -> Scheduler:
         await self.listen(self._listen_address, self.security)
@@ -296,12 +286,12 @@ class Scheduler(Server):
             return
         await comm.write({"status": "OK", "address": self.address, "id": client,
                           "dashboard": self.dashboard.where() if self.dashboard else None})
-        bs = self.client_streams[client] = BatchedSend(comm)
+        bs = self.client_streams[client] = BatchedSend(comm, m.TO_CLIENT)
         self.state.clients.setdefault(client, set())
-        handlers = {op: (lambda m, h=h: h(client, m))
+        handlers = {op: (lambda msg, h=h: h(client, msg))
                     for op, h in self.client_stream_handlers.items()}
         try:
-            await read_stream(comm, handlers, self.flush_deferred)
+            await read_stream(comm, m.CLIENT_STREAM, handlers, self.flush_deferred)
         except (CommClosedError, ProtocolError, OSError):
             pass
         except Exception:
@@ -316,13 +306,6 @@ class Scheduler(Server):
             self.events.subscriptions_changed()
             for hook in self.on_client_removed:
                 hook(client)
-
-    def _update_graph(self, client: str, msg: dict[str, Any]) -> None:
-        specs = [ev.TaskSpec(t["key"], (t["func"], t["args"], t.get("kwargs")),
-                             t.get("deps", ()), t.get("workers"), bool(t.get("actor")),
-                             int(t.get("retries", 0)))
-                 for t in msg["tasks"]]
-        self.defer(ev.UpdateGraph(client, specs, msg["keys"]))
 
     def _scatter_done(self, msg: dict[str, Any], comm: Comm) -> dict[str, Any]:
         self.stimulus(ev.ScatterData(str(msg["client"]), msg["who_has"], msg.get("nbytes", {}),
@@ -342,11 +325,11 @@ class Scheduler(Server):
             comm.abort()
             return
         await comm.write({"status": "OK"})
-        bs = self.worker_streams[address] = BatchedSend(comm)
+        bs = self.worker_streams[address] = BatchedSend(comm, m.TO_WORKER)
         self.stimulus(ev.AddWorker(address, int(msg.get("nthreads", 1)), str(msg.get("name", "")),
                                    int(msg.get("memory_limit", 0)), int(msg.get("pid", 0))))
         self.events.worker_added(self.state.workers[address])
-        handlers = {op: (lambda m, h=h: h(address, m))
+        handlers = {op: (lambda msg, h=h: h(address, msg))
                     for op, h in self.worker_stream_handlers.items()}
         expected = False
         self.last_seen[address] = time.monotonic()
@@ -356,7 +339,7 @@ class Scheduler(Server):
             self.flush_deferred()
 
         try:
-            await read_stream(comm, {**handlers, "closing": lambda m: None}, seen)
+            await read_stream(comm, m.WORKER_STREAM, handlers, seen)
         except (CommClosedError, ProtocolError, OSError):
             pass
         except Exception:

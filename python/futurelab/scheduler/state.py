@@ -33,7 +33,7 @@ from typing import Any
 
 from .._memory import Interned, Peak
 from ..errors import InvalidTransition
-from . import policy, stealing, transitions
+from . import events, policy, stealing, transitions
 from .events import (
     AddKeys,
     AddWorker,
@@ -65,7 +65,7 @@ from .transitions import TRANSITIONS
 
 ALLOWED_FAILURES = 3
 #: clients that are not real clients: they pin keys for some other holder
-FIRE_AND_FORGET = "fire-and-forget"
+FIRE_AND_FORGET = events.FIRE_AND_FORGET
 
 Recs = dict[str, str]
 

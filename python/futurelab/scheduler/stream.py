@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages as m
+
 if TYPE_CHECKING:
     from .server import Scheduler
     from .state import TaskState, WorkerInfo
@@ -48,7 +50,8 @@ class EventStream:
         self.buffer: list[list[Any]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._metrics_task: asyncio.Task[None] | None = None
-        scheduler.handlers["cluster-snapshot"] = lambda msg, comm: self.snapshot(msg.get("keys"))
+        scheduler.add_handlers(
+            {m.ClusterSnapshot: lambda msg, comm: self.snapshot(msg.get("keys"))})
 
     def subscriptions_changed(self) -> None:
         """Watch transitions only while somebody subscribes to "tasks" (free otherwise)."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..actor import Actor
 from ..comm import Comm
+from ..protocol import messages as m
 from ..protocol.serialize import Opaque
 from .executor import thread_state
 
@@ -28,7 +29,7 @@ class ActorHost:
         self.worker = worker
         self.instances: dict[str, Any] = {}
         self.threads: dict[str, ThreadPoolExecutor] = {}
-        worker.handlers.update({"actor-call": self.call, "actor-attribute": self.attribute})
+        worker.add_handlers({m.ActorCall: self.call, m.ActorAttribute: self.attribute})
 
     def add(self, key: str, instance: Any) -> None:
         self.instances[key] = instance

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..calls import call_function, pack_error, unwrap
 from ..errors import CommClosedError, ProtocolError
 from ..nanny import NANNY_ENV, RESTART_EXIT_CODE
+from ..protocol import messages as m
 from ..rpc import RemoteError
 from ..versions import get_versions
 from . import state as st
@@ -54,12 +55,12 @@ def install(worker: Worker) -> None:
     worker.extensions["admin"] = admin
     #: where uploaded files go (dask's ``dask_worker.local_directory``)
     worker.local_directory = admin.local_directory  # type: ignore[attr-defined]
-    worker.handlers.update({
-        "admin-run": admin.run,
-        "admin-upload-file": admin.upload_file,
-        "admin-versions": lambda msg, comm: get_versions(msg.get("packages") or ()),
-        "admin-restart": admin.restart,
-        "admin-gather": admin.gather,
+    worker.add_handlers({
+        m.AdminRun: admin.run,
+        m.AdminUploadFile: admin.upload_file,
+        m.AdminVersions: lambda msg, comm: get_versions(msg.get("packages") or ()),
+        m.WorkerRestart: admin.restart,
+        m.AdminGather: admin.gather,
     })
 
 

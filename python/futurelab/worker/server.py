@@ -17,7 +17,9 @@ from typing import Any
 from ..comm import Comm, connect
 from ..comm.handshake import AuthenticationError
 from ..errors import CommClosedError, ProtocolError
+from ..protocol import messages as m
 from ..protocol.serialize import Opaque
+from ..protocol.vocabulary import handlers_for
 from ..rpc import BatchedSend, ConnectionPool, Server, read_watched_stream
 from ..taskspec import substitute
 from . import state as st
@@ -76,11 +78,18 @@ class Worker(Server):
         self._flush_scheduled = False
         self._loop_thread = threading.get_ident()
         self.extensions: dict[str, Any] = {}
-        super().__init__({
-            "get-data": self._get_data,
-            "update-data": self._update_data,
-            "identity": lambda m, c: {"type": "Worker", "address": self.address,
-                                      "name": self.name, "nthreads": self.nthreads},
+        #: op → handler(msg) for what the scheduler's stream carries
+        self.scheduler_stream_handlers: dict[str, Any] = handlers_for(m.TO_WORKER, {
+            **{cls: (lambda msg, f=f: self.handle(f(msg))) for cls, f in st.FROM_SCHEDULER.items()},
+            m.CloseWorker: lambda msg: self._spawn(self.close()),
+            m.Heartbeat: lambda msg: None,
+            m.WorkerGone: self._peer_gone,
+        })
+        super().__init__(m.WORKER, {
+            m.GetData: self._get_data,
+            m.UpdateData: self._update_data,
+            m.WorkerIdentity: lambda msg, c: {"type": "Worker", "address": self.address,
+                                              "name": self.name, "nthreads": self.nthreads},
         })
         from . import admin
         from .actors import ActorHost
@@ -146,7 +155,7 @@ class Worker(Server):
         if not isinstance(reply, dict) or reply.get("status") != "OK":
             comm.abort()
             raise RuntimeError(f"scheduler refused worker {self.address}: {reply}")
-        self.stream = BatchedSend(comm)
+        self.stream = BatchedSend(comm, m.WORKER_STREAM)
         self._spawn(self._read_scheduler(comm))
         logger.info("worker %s (%d threads) registered with %s", self.address, self.nthreads,
                     self.scheduler_address)
@@ -186,21 +195,11 @@ class Worker(Server):
         task.add_done_callback(self._tasks.discard)
 
     async def _read_scheduler(self, comm: Comm) -> None:
-        handlers = {
-            "compute-task": lambda m: self.handle(st.ComputeTask(
-                m["key"], {"func": m["func"], "args": m["args"], "kwargs": m.get("kwargs")},
-                tuple(m.get("priority", ())), m.get("who_has", {}), m.get("nbytes", {}),
-                bool(m.get("actor")), stimulus_id="compute-task")),
-            "free-keys": lambda m: self.handle(st.FreeKeys(m["keys"], stimulus_id="free-keys")),
-            "steal-request": lambda m: self.handle(st.StealRequest(m["key"],
-                                                                   stimulus_id="steal")),
-            "close": lambda m: self._spawn(self.close()),
-            "heartbeat": lambda m: None,
-            "worker-gone": self._peer_gone,
-        }
         try:
-            await read_watched_stream(comm, handlers, SCHEDULER_TTL, lambda silent: logger.warning(
-                "worker %s: scheduler silent for %.0f s", self.name, silent))
+            await read_watched_stream(
+                comm, m.TO_WORKER, self.scheduler_stream_handlers, SCHEDULER_TTL,
+                lambda silent: logger.warning("worker %s: scheduler silent for %.0f s",
+                                              self.name, silent))
         except (CommClosedError, ProtocolError, OSError):
             pass
         except Exception:
@@ -215,7 +214,7 @@ class Worker(Server):
         """A peer was declared gone: end every wait on it now, fetch from elsewhere."""
         address = msg["address"]
         self.pool.remove(address, f"the scheduler declared {address} gone")
-        self.handle(st.PeerGone(address, stimulus_id="worker-gone"))
+        self.handle(st.FROM_SCHEDULER[m.WorkerGone](msg))
 
     async def close(self, timeout: float = 5.0) -> None:
         if self.closed.is_set():

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..protocol import messages as m
 
 #: at most this many peers are fetched from at the same time
 MAX_CONCURRENT_FETCHES = 8
@@ -129,6 +132,19 @@ class Secede(WorkerEvent):
 @dataclass
 class RejoinRequest(WorkerEvent):
     key: str
+
+
+# --------------------------------------------------------------------------- from the wire
+FROM_SCHEDULER: dict[type, Callable[[Any], WorkerEvent]] = {
+    m.ComputeTask: lambda msg: ComputeTask(
+        msg["key"], {"func": msg["func"], "args": msg["args"], "kwargs": msg["kwargs"]},
+        tuple(msg["priority"]), msg.get("who_has", {}), msg.get("nbytes", {}),
+        bool(msg.get("actor")), stimulus_id="compute-task"),
+    m.FreeKeys: lambda msg: FreeKeys(msg["keys"], stimulus_id="free-keys"),
+    m.StealRequest: lambda msg: StealRequest(msg["key"], stimulus_id="steal"),
+    m.WorkerGone: lambda msg: PeerGone(msg["address"], stimulus_id="worker-gone"),
+}
+"""The event of each message from the scheduler that feeds the state machine."""
 
 
 # --------------------------------------------------------------------------- instructions
