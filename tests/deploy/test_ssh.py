@@ -229,3 +229,23 @@ def test_remote_processes_end_when_the_controlling_process_dies(net: SSHNet,
     proc.kill()  # no clean shutdown: the SSH sessions just drop
     proc.wait(timeout=30)
     no_futurelab_left(net)
+
+
+def test_async_ssh_cluster(net: SSHNet) -> None:
+    import asyncio
+
+    from futurelab.deploy.ssh import SSHCluster
+
+    async def main() -> None:
+        async with SSHCluster([net.ip(h) for h in net.hosts],
+                              connect_options=net.connect_options(),
+                              scheduler_options={"port": 0, "dashboard_address": None},
+                              timeout=20, asynchronous=True) as cluster:
+            async with Client(cluster, asynchronous=True) as client:
+                assert await client.submit(inc, 1) == 2
+                await cluster.scale(3)
+                await cluster.wait_for_workers(3, timeout=30)
+                logs = await cluster.get_logs(cluster=False, workers=False)
+                assert "register worker" in logs["Scheduler"]
+    asyncio.run(main())
+    no_futurelab_left(net)
