@@ -124,7 +124,7 @@ def test_repr_as_dask_shows_workers_threads_memory() -> None:
 def test_repr_of_dask_has_the_same_shape() -> None:
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None, memory_limit="400MB") as cluster:
+                                  dashboard_address=":0", memory_limit="400MB") as cluster:
         assert re.fullmatch(r"LocalCluster\(\w+, 'inproc://[^']+', workers=2, threads=2, "
                             r"memory=762\.94 MiB\)", repr(cluster)), repr(cluster)
 
