@@ -68,8 +68,11 @@ def test_sizes_and_durations_as_dask_accepts_them() -> None:
         assert cluster.memory_limit == 400_000_000
         [ws] = cluster.scheduler.workers.values()
         assert ws.memory_limit == 400_000_000
-    with LocalCluster(n_workers=0, processes=False, memory_limit="4GB", **KW) as cluster:
+    with LocalCluster(n_workers=1, processes=False, memory_limit="4GB", **KW) as cluster:
         assert cluster.memory_limit == 4_000_000_000
+        [ws] = cluster.scheduler.workers.values()
+        assert ws.memory_limit == 4_000_000_000
+        cluster.scale(0)
         a = cluster.adapt(minimum_memory="8GB", maximum_memory="40 GB", interval="500ms",
                           target_duration="2s")
         assert (a.minimum, a.maximum, a.interval, a.target_duration) == (2, 10, 0.5, 2.0)
