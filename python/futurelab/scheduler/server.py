@@ -107,11 +107,18 @@ class Scheduler(Server):
         self._watchdog: asyncio.Task[None] | None = None
         self._started = time.time()
         from ..primitives.extensions import install
-        from . import admin
+        from . import admin, scaling
         from .stream import EventStream
         self.events = EventStream(self)
         install(self)
         admin.install(self)
+        scaling.install(self)
+
+    @property
+    def workers(self) -> dict[str, Any]:
+        """Connected workers by address, with ``.address``, ``.name``, ``.nthreads``,
+        ``.memory_limit`` and ``.pid`` (as dask's ``Scheduler.workers`` of WorkerState)."""
+        return self.state.workers
 
     def add_handlers(self, handlers: Mapping[type, Any] | None = None,
                      client_stream: Mapping[type, Callable[[str, Any], None]] | None = None,
@@ -287,6 +294,7 @@ class Scheduler(Server):
         await comm.write({"status": "OK", "address": self.address, "id": client,
                           "dashboard": self.dashboard.where() if self.dashboard else None})
         bs = self.client_streams[client] = BatchedSend(comm, m.TO_CLIENT)
+        logger.info("receive client connection: %s", client)
         self.state.clients.setdefault(client, set())
         handlers = {op: (lambda msg, h=h: h(client, msg))
                     for op, h in self.client_stream_handlers.items()}
@@ -329,6 +337,8 @@ class Scheduler(Server):
         self.stimulus(ev.AddWorker(address, int(msg.get("nthreads", 1)), str(msg.get("name", "")),
                                    int(msg.get("memory_limit", 0)), int(msg.get("pid", 0))))
         self.events.worker_added(self.state.workers[address])
+        logger.info("register worker %s name: %s (%s threads)", address, msg.get("name"),
+                    nthreads)
         handlers = {op: (lambda msg, h=h: h(address, msg))
                     for op, h in self.worker_stream_handlers.items()}
         expected = False
@@ -351,6 +361,7 @@ class Scheduler(Server):
                 del self.worker_streams[address]
             bs.abort()
             self.stimulus(ev.RemoveWorker(address, expected=expected))
+            logger.info("remove worker %s (%s)", address, "retired" if expected else "lost")
             # whoever is fetching from it or waiting on it stops now (not at a timeout)
             for peer in [*self.worker_streams.values(), *self.client_streams.values()]:
                 peer.send({"op": "worker-gone", "address": address})

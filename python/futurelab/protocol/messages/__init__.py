@@ -5,7 +5,8 @@ the channel it travels on (see :class:`~futurelab.protocol.vocabulary.Channel`):
 
 - :mod:`.tasks`: registering, tasks in, results and failures out, data between workers;
 - :mod:`.admin`: ``Client.run``, restart, retire, datasets, metadata, versions;
-- :mod:`.primitives`: Queue, Variable, Lock, Semaphore, Event, Pub/Sub.
+- :mod:`.primitives`: Queue, Variable, Lock, Semaphore, Event, Pub/Sub;
+- :mod:`.deploy`: adaptive scaling and logs, for every cluster kind.
 
 The shells dispatch from it (:func:`~futurelab.protocol.vocabulary.handlers_for`) and check every
 incoming message against it (:func:`~futurelab.protocol.vocabulary.check`) before a handler runs;
@@ -81,6 +82,21 @@ from .admin import (
 )
 from .admin import (
     WorkerRestart as WorkerRestart,
+)
+from .deploy import (
+    AdaptiveRecommend as AdaptiveRecommend,
+)
+from .deploy import (
+    AdaptiveStop as AdaptiveStop,
+)
+from .deploy import (
+    GetLogs as GetLogs,
+)
+from .deploy import (
+    GetWorkerLogs as GetWorkerLogs,
+)
+from .deploy import (
+    WorkersToClose as WorkersToClose,
 )
 from .primitives import (
     EventCancel as EventCancel,
