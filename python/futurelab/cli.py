@@ -32,7 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("scheduler", help="scheduler address, e.g. tcp://127.0.0.1:8786")
     w.add_argument("--nthreads", type=int, default=1, help="threads running tasks (default 1)")
     w.add_argument("--name", default=None, help="worker name")
-    w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    w.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1); 'auto': the address this host "
+                        "uses to reach the scheduler (for workers started by batch jobs)")
+    w.add_argument("--interface", default=None,
+                   help="bind to this network interface's address instead (e.g. ib0)")
     w.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
     w.add_argument("--no-nanny", action="store_true",
                    help="run the worker in this process, without a nanny restarting it")
@@ -97,6 +101,15 @@ async def _serve(args: argparse.Namespace) -> int:
     from .utils import parse_bytes
     from .worker.server import Worker
     address = args.scheduler if "://" in args.scheduler else f"tcp://{args.scheduler}"
+    try:
+        from .netaddr import address_towards, interface_address
+        if args.interface:
+            args.host = interface_address(args.interface)
+        elif args.host == "auto":
+            args.host = address_towards(address)
+    except (OSError, ValueError) as e:
+        print(f"futurelab worker: --host/--interface: {e}", file=sys.stderr)
+        return 2
     try:
         memory_limit = parse_bytes(args.memory_limit) if args.memory_limit else 0
     except ValueError as e:
