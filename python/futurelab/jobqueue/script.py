@@ -195,9 +195,9 @@ class BatchSystem:
     #: submit a script read from stdin; prints the job id (see :meth:`parse_job_id`)
     submit_command: tuple[str, ...] = ()
     cancel_command: tuple[str, ...] = ()
-    #: the environment variable holding the job id inside the job
-    job_id_variable = ""
-    #: where the job's output goes when no log_directory is given (``{id}``, ``{name}``)
+    #: the job's output file in log_directory, or else in the submit directory
+    #: (``{id}``: the job id's number, ``{name}``: the job's name)
+    output_in_log_directory = ""
     default_output = ""
 
     def directives(self, spec: JobSpec) -> list[str]:
@@ -223,6 +223,14 @@ class BatchSystem:
         if m is None:
             raise ValueError(f"{self.submit_command[0]} printed no job id: {output.strip()!r}")
         return m.group(1)
+
+    def output_path(self, spec: JobSpec, job_id: str, submit_directory: str) -> str:
+        """Where the job ``job_id`` writes its output."""
+        number = job_id.split(".", 1)[0]
+        if spec.log_directory:
+            return f"{spec.log_directory}/" + self.output_in_log_directory.format(
+                id=number, name=spec.name)
+        return f"{submit_directory}/" + self.default_output.format(id=number, name=spec.name)
 
     def render(self, spec: JobSpec) -> str:
         """The whole job script for ``spec``."""
@@ -255,7 +263,7 @@ class Slurm(BatchSystem):
     prefix = "#SBATCH"
     submit_command = ("sbatch", "--parsable")
     cancel_command = ("scancel",)
-    job_id_variable = "SLURM_JOB_ID"
+    output_in_log_directory = "{name}-{id}.out"
     default_output = "slurm-{id}.out"
 
     def directives(self, spec: JobSpec) -> list[str]:
@@ -307,8 +315,7 @@ class PBS(BatchSystem):
     prefix = "#PBS"
     submit_command = ("qsub",)
     cancel_command = ("qdel",)
-    job_id_variable = "PBS_JOBID"
-    default_output = "{name}.o{id}"
+    output_in_log_directory = default_output = "{name}.o{id}"
 
     def directives(self, spec: JobSpec) -> list[str]:
         d = [f"-N {spec.name}"]
@@ -357,8 +364,7 @@ class SGE(BatchSystem):
     prefix = "#$"
     submit_command = ("qsub", "-terse")
     cancel_command = ("qdel",)
-    job_id_variable = "JOB_ID"
-    default_output = "{name}.o{id}"
+    output_in_log_directory = default_output = "{name}.o{id}"
 
     def directives(self, spec: JobSpec) -> list[str]:
         d = [f"-N {spec.name}", "-S /bin/bash", "-cwd"]
