@@ -13,6 +13,7 @@ STRICT = ["python/futurelab/scheduler/state.py", "python/futurelab/scheduler/tra
           "python/futurelab/scheduler/policy.py", "python/futurelab/scheduler/events.py",
           "python/futurelab/scheduler/invariants.py", "python/futurelab/scheduler/tasks.py",
           "python/futurelab/scheduler/stealing.py", "python/futurelab/_memory.py",
+          "python/futurelab/scheduler/adaptive.py",
           "python/futurelab/worker/state.py", "python/futurelab/protocol",
           "python/futurelab/primitives", "python/futurelab/comm/handshake.py",
           "python/futurelab/jobqueue/script.py"]

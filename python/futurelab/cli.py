@@ -150,9 +150,19 @@ async def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _setup_logging(args.log_level)
     return _loop.run(_serve(args))
+
+
+def _setup_logging(level: str) -> None:
+    """Print lines at ``level`` and up; keep futurelab's INFO lines too, in memory only, for
+    ``get_logs`` (:mod:`futurelab.logbuffer`)."""
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level.upper())
+    ours = logging.getLogger("futurelab")
+    ours.setLevel(min(logging.INFO, logging.getLogger().getEffectiveLevel()))
 
 
 if __name__ == "__main__":

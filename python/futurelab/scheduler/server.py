@@ -111,11 +111,18 @@ class Scheduler(Server):
         self._watchdog: asyncio.Task[None] | None = None
         self._started = time.time()
         from ..primitives.extensions import install
-        from . import admin
+        from . import admin, scaling
         from .stream import EventStream
         self.events = EventStream(self)
         install(self)
         admin.install(self)
+        scaling.install(self)
+
+    @property
+    def workers(self) -> dict[str, Any]:
+        """Connected workers by address, with ``.address``, ``.name``, ``.nthreads``,
+        ``.memory_limit`` and ``.pid`` (as dask's ``Scheduler.workers`` of WorkerState)."""
+        return self.state.workers
 
     def add_handlers(self, handlers: dict[str, Any] | None = None,
                      client_stream: dict[str, Callable[[str, dict[str, Any]], None]] | None = None,

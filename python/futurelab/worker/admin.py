@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .. import logbuffer
 from ..calls import call_function, pack_error, unwrap
 from ..errors import CommClosedError, ProtocolError
 from ..nanny import NANNY_ENV, RESTART_EXIT_CODE
@@ -60,7 +61,10 @@ def install(worker: Worker) -> None:
         "admin-versions": lambda msg, comm: get_versions(msg.get("packages") or ()),
         "admin-restart": admin.restart,
         "admin-gather": admin.gather,
+        "get-logs": lambda msg, comm: {"status": "OK", "logs": logbuffer.lines(
+            "worker", None if msg.get("n") is None else max(0, int(msg["n"])))},
     })
+    logbuffer.install()
 
 
 def under_nanny() -> bool:
