@@ -195,7 +195,7 @@ PartitionName=restricted Nodes={NODE} AllowAccounts=physics MaxTime=INFINITE Sta
     def steps(self) -> list[str]:
         """``ps`` lines of the job step daemons still running (one per live job; zombies, which
         this container's init reaps late, do not count)."""
-        out = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True,
+        out = subprocess.run(["ps", "-ww", "-eo", "pid,stat,args"], capture_output=True, text=True,
                              timeout=10).stdout
         return [line for line in out.splitlines()
                 if "slurmstepd" in line and line.split()[1][:1] != "Z"]

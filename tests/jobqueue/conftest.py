@@ -48,7 +48,7 @@ def slurm(slurm_daemons: Slurm) -> Iterator[Slurm]:
 
 def _job_workers() -> list[str]:
     """``ps`` lines of futurelab workers started by a batch job (their environment names it)."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True,
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True,
                          timeout=10).stdout
     found = []
     for line in out.splitlines()[1:]:
