@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(e.g. 4GB; default: no limit)")
     w.add_argument("--death-timeout", type=float, default=60.0,
                    help="seconds to keep trying to reach the scheduler (default 60)")
-    for p in (s, w):
+    from .jobqueue.cli import add_slurm_parser
+    slurm = add_slurm_parser(sub)
+    for p in (s, w, slurm):
         p.add_argument("--log-level", default="info", help="logging level (default info)")
         p.add_argument("--auth-file", default=None,
                        help="file holding the cluster's shared secret (the scheduler creates "
@@ -70,6 +72,9 @@ def _security(args: argparse.Namespace, create: bool) -> Any:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    if args.command == "slurm":
+        from .jobqueue.cli import run_slurm
+        return await run_slurm(args)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
