@@ -1,7 +1,12 @@
-"""The ``futurelab`` command: ``futurelab scheduler`` and ``futurelab worker ADDRESS``.
+"""The ``futurelab`` command: ``futurelab scheduler``, ``futurelab worker ADDRESS`` and
+``futurelab ssh HOST [HOST ...]``.
 
-Argument parsing only; the work is done by :mod:`futurelab.scheduler.server` and
-:mod:`futurelab.worker.server`.  Ctrl-C and SIGTERM shut either down cleanly.
+Argument parsing only; the work is done by :mod:`futurelab.scheduler.server`,
+:mod:`futurelab.worker.server` and :mod:`futurelab.deploy.ssh`.  Ctrl-C and SIGTERM shut each
+down cleanly.  ``--auth-file -`` reads the cluster secret from the first line of stdin (how
+SSHCluster hands it over: never on a command line, never in a file), and
+``--exit-on-stdin-close`` shuts the process down when its stdin closes (the SSH session that
+started it ended).
 """
 from __future__ import annotations
 
@@ -51,20 +56,57 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--log-level", default="info", help="logging level (default info)")
         p.add_argument("--auth-file", default=None,
                        help="file holding the cluster's shared secret (the scheduler creates "
-                            "it, mode 0600, if missing); default: $FUTURELAB_AUTH_FILE")
+                            "it, mode 0600, if missing); '-': read it from the first line of "
+                            "stdin; default: $FUTURELAB_AUTH_FILE")
+        p.add_argument("--exit-on-stdin-close", action="store_true",
+                       help="shut down when stdin closes (for processes started over SSH)")
     for p, scheme in ((s, "tcp"), (w, "tcp")):
         p.add_argument("--protocol", default=scheme, choices=["tcp", "tls"],
                        help="transport (tls needs --tls-cert/--tls-key)")
         p.add_argument("--tls-ca-file", default=None, help="CA bundle for peers' certificates")
         p.add_argument("--tls-cert", default=None, help="this process's certificate (PEM)")
         p.add_argument("--tls-key", default=None, help="this process's private key (PEM)")
+    from .deploy.ssh_cli import add_ssh_parser
+    add_ssh_parser(sub)
     return parser
+
+
+def _read_stdin_secret() -> bytes:
+    """The secret's hex text from the first line of stdin (``--auth-file -``)."""
+    line = sys.stdin.buffer.readline().strip()
+    try:
+        secret = bytes.fromhex(line.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError("--auth-file -: the first line of stdin is not a hex secret") from None
+    if len(secret) < 16:
+        raise ValueError("--auth-file -: the secret on stdin is too short (need 16 bytes)")
+    return secret
+
+
+def _watch_stdin(stop: asyncio.Event) -> None:
+    """Set ``stop`` when stdin reaches its end (the SSH session went away)."""
+    loop = asyncio.get_running_loop()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            stop.set()
+    loop.add_reader(fd, readable)
 
 
 def _security(args: argparse.Namespace, create: bool) -> Any:
     from .security import ENV_AUTH_FILE, Security
     path = args.auth_file or os.environ.get(ENV_AUTH_FILE)
-    secret = Security.from_file(path, create=create).secret if path else None
+    if path == "-":
+        secret: bytes | None = args.stdin_secret
+        path = None
+    else:
+        secret = Security.from_file(path, create=create).secret if path else None
     if secret is None and not (args.tls_cert or args.tls_ca_file):
         return None
     return Security(secret=secret, tls_ca_file=args.tls_ca_file, tls_cert=args.tls_cert,
@@ -79,6 +121,11 @@ async def _serve(args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if args.command == "ssh":
+        from .deploy.ssh_cli import run_ssh
+        return await run_ssh(args, stop)
+    if args.exit_on_stdin_close:
+        _watch_stdin(stop)
     if args.command == "scheduler":
         from .scheduler.server import Scheduler
         dashboard = args.dashboard_address
@@ -129,11 +176,12 @@ async def _serve(args: argparse.Namespace) -> int:
                      "--protocol", args.protocol]
         for flag in ("auth_file", "tls_ca_file", "tls_cert", "tls_key"):
             value = getattr(args, flag)
-            if value:
+            if value and value != "-":  # a secret from stdin is handed on by the nanny
                 forwarded += ["--" + flag.replace("_", "-"), value]
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        return await run_nanny(forwarded, memory_limit, name)
+        return await run_nanny(forwarded, memory_limit, name, secret=args.stdin_secret,
+                               stop=stop)
     try:
         worker = await Worker(address, nthreads=args.nthreads, name=args.name,
                               listen_address=f"{args.protocol}://{args.host}:{args.port}",
@@ -156,6 +204,13 @@ async def _serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.log_level)
+    args.stdin_secret = None
+    if getattr(args, "auth_file", None) == "-":
+        try:
+            args.stdin_secret = _read_stdin_secret()
+        except ValueError as e:
+            print(f"futurelab {args.command}: {e}", file=sys.stderr)
+            return 2
     return _loop.run(_serve(args))
 
 

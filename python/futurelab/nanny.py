@@ -40,8 +40,12 @@ class WorkerProcess:
     """
 
     def __init__(self, worker_args: Sequence[str], *, memory_limit: int = 0,
-                 restart: bool = True, name: str = "worker") -> None:
+                 restart: bool = True, name: str = "worker", secret: bytes | None = None) -> None:
         self.args = [sys.executable, "-m", "futurelab", "worker", *worker_args, "--no-nanny"]
+        #: written to the child's stdin (it runs with ``--auth-file -``): never in a file
+        self.secret = secret
+        if secret is not None:
+            self.args += ["--auth-file", "-"]
         if memory_limit:
             self.args += ["--memory-limit", str(memory_limit)]
         self.memory_limit = memory_limit
@@ -71,9 +75,14 @@ class WorkerProcess:
 
     async def _spawn(self) -> None:
         env = {**os.environ, NANNY_ENV: str(os.getpid())} if self.restart else None
-        self.proc = await asyncio.create_subprocess_exec(*self.args, env=env,
-                                                         stdin=asyncio.subprocess.DEVNULL,
-                                                         preexec_fn=_die_with_parent)
+        piped = self.secret is not None
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, env=env, preexec_fn=_die_with_parent,
+            stdin=asyncio.subprocess.PIPE if piped else asyncio.subprocess.DEVNULL)
+        if piped:
+            assert self.proc.stdin is not None and self.secret is not None
+            self.proc.stdin.write(self.secret.hex().encode() + b"\n")
+            self.proc.stdin.close()
 
     async def _supervise(self) -> None:
         while True:
@@ -136,13 +145,16 @@ class WorkerProcess:
             self._supervisor.cancel()
 
 
-async def run_nanny(worker_args: Sequence[str], memory_limit: int, name: str) -> int:
-    """The ``futurelab worker`` command with a nanny: supervise until SIGTERM/SIGINT."""
+async def run_nanny(worker_args: Sequence[str], memory_limit: int, name: str,
+                    secret: bytes | None = None, stop: asyncio.Event | None = None) -> int:
+    """The ``futurelab worker`` command with a nanny: supervise until SIGTERM/SIGINT (or
+    ``stop`` is set).  ``secret`` reaches the worker on its stdin, not in a file."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    wp = await WorkerProcess(worker_args, memory_limit=memory_limit, name=name).start()
+    wp = await WorkerProcess(worker_args, memory_limit=memory_limit, name=name,
+                             secret=secret).start()
     assert wp._supervisor is not None
     stopper = asyncio.ensure_future(stop.wait())
     await asyncio.wait([stopper, wp._supervisor], return_when=asyncio.FIRST_COMPLETED)

@@ -429,6 +429,7 @@ class Cluster:
                     failed.append(f"{name}: {result}")
                 else:
                     self.workers[name] = result
+            await self._refresh()
             if failed:
                 self._log("could not start " + "; ".join(failed))
                 raise ClusterError(f"could not start {len(failed)} of {len(names)} worker(s): "
@@ -484,6 +485,7 @@ class Cluster:
                     await asyncio.wait_for(self._stop_worker(name, handle), self.timeout)
                 except (Exception, asyncio.TimeoutError) as e:  # noqa: BLE001 - logged
                     self._log(f"stopping worker {name} failed: {type(e).__name__}: {e}")
+            await self._refresh()
             return stop
 
     def adapt(self, Adaptive: Any = None, minimum: int = 0, maximum: float = math.inf,

@@ -278,6 +278,7 @@ class Scheduler(Server):
         await comm.write({"status": "OK", "address": self.address, "id": client,
                           "dashboard": self.dashboard.where() if self.dashboard else None})
         bs = self.client_streams[client] = BatchedSend(comm)
+        logger.info("receive client connection: %s", client)
         self.state.clients.setdefault(client, set())
         handlers = {op: (lambda m, h=h: h(client, m))
                     for op, h in self.client_stream_handlers.items()}
@@ -327,6 +328,8 @@ class Scheduler(Server):
         self.stimulus(ev.AddWorker(address, int(msg.get("nthreads", 1)), str(msg.get("name", "")),
                                    int(msg.get("memory_limit", 0)), int(msg.get("pid", 0))))
         self.events.worker_added(self.state.workers[address])
+        logger.info("register worker %s name: %s (%s threads)", address, msg.get("name"),
+                    nthreads)
         handlers = {op: (lambda m, h=h: h(address, m))
                     for op, h in self.worker_stream_handlers.items()}
         expected = False
@@ -349,6 +352,7 @@ class Scheduler(Server):
                 del self.worker_streams[address]
             bs.abort()
             self.stimulus(ev.RemoveWorker(address, expected=expected))
+            logger.info("remove worker %s (%s)", address, "retired" if expected else "lost")
             self.events.worker_removed(address)
             for hook in self.on_worker_removed:
                 hook(address)
