@@ -71,9 +71,17 @@ def test_several_processes_share_the_job_and_stop_together() -> None:
 
 def test_local_directory_becomes_the_workers_tmpdir_and_odd_paths_are_quoted() -> None:
     script = SLURM.render(spec(local_directory="/scratch/my dir", auth_file="/h/a b/secret"))
-    assert "mkdir -p '/scratch/my dir'\nexport TMPDIR='/scratch/my dir'\n" in script
+    assert 'mkdir -p "/scratch/my dir"\nexport TMPDIR="/scratch/my dir"\n' in script
     assert "--auth-file '/h/a b/secret'" in script
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+
+
+def test_local_directory_expands_variables_on_the_node(tmp_path: object) -> None:
+    script = SLURM.render(spec(local_directory="$FL_BASE/x `y` \\ \"z\""))
+    line = next(x for x in script.splitlines() if x.startswith("export TMPDIR="))
+    out = subprocess.run(["bash", "-c", f"{line}; printf %s \"$TMPDIR\""], text=True,
+                         capture_output=True, env={"FL_BASE": "/base"}, check=True, timeout=10)
+    assert out.stdout == '/base/x `y` \\ "z"'
 
 
 def test_workers_of_a_remote_scheduler_listen_on_a_reachable_address() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,21 @@ def test_pbs_and_sge_clusters_render_their_scripts_and_name_a_missing_qsub(
         finally:
             os.environ["PATH"] = env_path
         assert cluster.workers == {}
+
+
+def test_a_process_that_forgets_to_close_its_cluster_cancels_its_jobs(
+        slurm: Slurm, tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from futurelab import SLURMCluster\n"
+        f"c = SLURMCluster(cores=1, memory='400MB', host='127.0.0.1', dashboard_address=None,"
+        f" shared_temp_directory={str(tmp_path)!r})\n"
+        "c.scale(1)\n"
+        "print('job', c.jobs[next(iter(c.jobs))].job_id, flush=True)\n"
+        "sys.exit(0)  # no close()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    job = out.stdout.split()[-1]
+    _poll(lambda: job not in slurm.jobs() and not slurm.steps(), 30,
+          f"job {job} cancelled at exit")

@@ -162,7 +162,8 @@ class JobQueueCluster(Cluster):
             options["host"] = interface_address(interface) if interface else public_host()
         self.interface = interface
         self.poll_interval = float(parse_timedelta(poll_interval) or 0) or 5.0
-        self.log_directory = os.path.abspath(log_directory) if log_directory else None
+        self.log_directory = (os.path.abspath(os.path.expanduser(log_directory))
+                              if log_directory else None)
         self.shared_temp_directory = os.path.abspath(os.path.expanduser(
             shared_temp_directory or "~/.futurelab/jobqueue"))
         self.submit_command_extra = list(submit_command_extra or [])

@@ -240,7 +240,7 @@ class BatchSystem:
         lines += [f"{self.prefix} {extra}" for extra in spec.job_extra_directives]
         lines += list(spec.job_script_prologue)
         if spec.local_directory:
-            d = shlex.quote(spec.local_directory)
+            d = shell_path(spec.local_directory)
             lines += [f"mkdir -p {d}", f"export TMPDIR={d}"]
         commands = [shlex.join(spec.worker_command(n)) for n in spec.worker_names]
         if len(commands) == 1:
@@ -250,6 +250,19 @@ class BatchSystem:
             lines += [f"{c} &" for c in commands]
             lines.append("wait")
         return "\n".join(lines) + "\n"
+
+
+def shell_path(path: str) -> str:
+    """A path on the node, double-quoted for the job's shell: spaces are safe, and ``$VAR`` and
+    a leading ``~/`` expand there (``"$TMPDIR/futurelab"``, ``"/scratch/$USER"``).
+
+    >>> print(shell_path("~/scratch dir/$SLURM_JOB_ID"))
+    "$HOME/scratch dir/$SLURM_JOB_ID"
+    """
+    if path == "~" or path.startswith("~/"):
+        path = "$HOME" + path[1:]
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`")
+    return f'"{escaped}"'
 
 
 def _mebibytes(n: int) -> int:
