@@ -38,7 +38,8 @@ def scale_times(tmp: Path, repeats: int) -> dict[int, list[float]]:
         for _ in range(repeats):
             with SLURMCluster(cores=1, memory="400MB", walltime="00:10:00", host="127.0.0.1",
                               dashboard_address=None, poll_interval="1s",
-                              shared_temp_directory=str(tmp)) as cluster:
+                              shared_temp_directory=str(tmp),
+                              log_directory=str(tmp / "logs")) as cluster:
                 t0 = time.perf_counter()
                 cluster.scale(n)
                 cluster.wait_for_workers(n, timeout=120)
@@ -54,7 +55,8 @@ def adapt_timeline(slurm: Slurm, tmp: Path, bursts: int, tasks: int, task_second
     marks: list[float] = []
     with SLURMCluster(cores=1, memory="400MB", walltime="00:10:00", host="127.0.0.1",
                       dashboard_address=None, poll_interval="1s",
-                      shared_temp_directory=str(tmp)) as cluster, Client(cluster) as client:
+                      shared_temp_directory=str(tmp), log_directory=str(tmp / "logs"),
+                      ) as cluster, Client(cluster) as client:
         cluster.adapt(minimum=0, maximum=4, interval="500ms", wait_count=3,
                       target_duration="2s")
         pending: list[Any] = []

@@ -260,7 +260,7 @@ def test_a_process_that_forgets_to_close_its_cluster_cancels_its_jobs(
         "import sys\n"
         "from futurelab import SLURMCluster\n"
         f"c = SLURMCluster(cores=1, memory='400MB', host='127.0.0.1', dashboard_address=None,"
-        f" shared_temp_directory={str(tmp_path)!r})\n"
+        f" shared_temp_directory={str(tmp_path)!r}, log_directory={str(tmp_path)!r})\n"
         "c.scale(1)\n"
         "print('job', c.jobs[next(iter(c.jobs))].job_id, flush=True)\n"
         "sys.exit(0)  # no close()\n")
