@@ -86,7 +86,7 @@ def test_scale_submits_jobs_that_become_workers(slurm: Slurm, tmp_path: Path) ->
             assert sorted(client.run(job_of_this_worker).values()) == sorted(names)
             dirs = client.run(lambda dask_worker: dask_worker.local_directory)
             assert all(d.startswith(str(scratch)) for d in dirs.values()), dirs
-            cluster.scale(1)  # shrinking cancels a job: squeue shows one
+            cluster.scale(jobs=1)  # shrinking cancels a job: squeue shows one
             _poll(lambda: len(slurm.jobs()) == 1, 30, "one job left")
             assert len(client.scheduler_info()["workers"]) == 1
         assert len(cluster.workers) == 1
@@ -223,6 +223,12 @@ def test_bad_arguments_are_named(slurm: Slurm, tmp_path: Path) -> None:
         make_cluster(tmp_path, job_extra=["--x"])
     with pytest.raises(ValueError, match="processes=2: futurelab runs one worker per job"):
         make_cluster(tmp_path, processes=2, cores=2)
+    with make_cluster(tmp_path) as cluster:
+        with pytest.raises(ValueError, match="jobs must be a non-negative integer"):
+            cluster.scale(jobs=-1)
+        with pytest.raises(ValueError, match="give n=2 or jobs=3, not both"):
+            cluster.scale(2, jobs=3)
+        assert cluster.workers == {} and slurm.jobs() == {}
 
 
 @pytest.mark.parametrize("kind, submit, lines", [

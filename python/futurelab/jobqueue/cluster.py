@@ -194,6 +194,22 @@ class JobQueueCluster(Cluster):
                          asynchronous=asynchronous, loop=loop, timeout=timeout,
                          security=security, scheduler_options=options)
 
+    def scale(self, n: int = 0, jobs: int = 0, memory: int | float | str | None = None,
+              cores: int | None = None) -> Any:
+        """Grow or shrink to ``n`` workers — or ``jobs`` jobs, the same here (one worker per
+        job), as dask-jobqueue's ``scale(jobs=)`` — or enough for ``memory`` / ``cores``.
+
+        Raises:
+            ValueError: ``jobs`` (or ``n``) is not a non-negative integer.
+
+        >>> # cluster.scale(jobs=10)
+        """
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+            raise ValueError(f"scale: jobs must be a non-negative integer, not {jobs!r}")
+        if jobs and n:
+            raise ValueError(f"scale: give n={n} or jobs={jobs}, not both")
+        return super().scale(n or jobs, memory=memory, cores=cores)
+
     # ------------------------------------------------------------------ the job script
     def _spec(self, name: str) -> JobSpec:
         from dataclasses import replace
