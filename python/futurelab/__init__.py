@@ -36,7 +36,10 @@ if _TYPE_CHECKING:  # what the names below resolve to, for type checkers and IDE
     from .client.waiting import as_completed as as_completed
     from .client.waiting import fire_and_forget as fire_and_forget
     from .client.waiting import wait as wait
-    from .cluster import LocalCluster as LocalCluster
+    from .deploy.adaptive import Adaptive as Adaptive
+    from .deploy.cluster import Cluster as Cluster
+    from .deploy.local import LocalCluster as LocalCluster
+    from .deploy.ssh import SSHCluster as SSHCluster
     from .errors import FuturelabError as FuturelabError
     from .errors import KilledWorker as KilledWorker
     from .errors import LostData as LostData
@@ -70,7 +73,10 @@ _LAZY = {
     "as_completed": ".client.waiting",
     "fire_and_forget": ".client.waiting",
     "wait": ".client.waiting",
-    "LocalCluster": ".cluster",
+    "Adaptive": ".deploy.adaptive",
+    "Cluster": ".deploy.cluster",
+    "LocalCluster": ".deploy.local",
+    "SSHCluster": ".deploy.ssh",
     "FuturelabError": ".errors",
     "KilledWorker": ".errors",
     "LostData": ".errors",
@@ -125,8 +131,10 @@ __all__ = [
     "ALL_COMPLETED",
     "Actor",
     "ActorFuture",
+    "Adaptive",
     "CancelledError",
     "Client",
+    "Cluster",
     "Event",
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
@@ -140,6 +148,7 @@ __all__ = [
     "Pub",
     "Queue",
     "SLURMCluster",
+    "SSHCluster",
     "Semaphore",
     "Sub",
     "TimeoutError",

@@ -138,7 +138,23 @@ def test_scale_and_adapt_over_ssh(net: SSHNet) -> None:
         wait_for(lambda: len(client.scheduler_info()["workers"]) == 1, timeout=60,
                  what="three workers retired")
         assert client.gather(data) == list(range(8))
+        # adapt: the same policy as everywhere, carried out over SSH
+        adaptive = cluster.adapt(minimum=1, maximum=3, interval="200ms",  # type: ignore
+                                 wait_count=3, target_duration="1s")
+        futures = client.map(nap, range(30), pure=False)
+        wait_for(lambda: len(client.scheduler_info()["workers"]) == 3, timeout=60,
+                 what="adapt grew to 3 workers")
+        assert client.gather(futures) == list(range(30))
+        wait_for(lambda: len(client.scheduler_info()["workers"]) == 1, timeout=60,
+                 what="adapt shrank back to 1 worker")
+        assert client.gather(data) == list(range(8))
+        adaptive.stop()
     no_futurelab_left(net)
+
+
+def nap(i: int) -> int:
+    time.sleep(0.2)
+    return i
 
 
 def test_host_cut_off_its_work_is_recomputed(net: SSHNet) -> None:
@@ -228,4 +244,24 @@ def test_remote_processes_end_when_the_controlling_process_dies(net: SSHNet,
     assert net.futurelab_processes()
     proc.kill()  # no clean shutdown: the SSH sessions just drop
     proc.wait(timeout=30)
+    no_futurelab_left(net)
+
+
+def test_async_ssh_cluster(net: SSHNet) -> None:
+    import asyncio
+
+    from futurelab.deploy.ssh import SSHCluster
+
+    async def main() -> None:
+        async with SSHCluster([net.ip(h) for h in net.hosts],
+                              connect_options=net.connect_options(),
+                              scheduler_options={"port": 0, "dashboard_address": None},
+                              timeout=20, asynchronous=True) as cluster:
+            async with Client(cluster, asynchronous=True) as client:
+                assert await client.submit(inc, 1) == 2
+                await cluster.scale(3)
+                await cluster.wait_for_workers(3, timeout=30)
+                logs = await cluster.get_logs(cluster=False, workers=False)
+                assert "register worker" in logs["Scheduler"]
+    asyncio.run(main())
     no_futurelab_left(net)

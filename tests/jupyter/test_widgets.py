@@ -166,25 +166,6 @@ def test_primitives_board_follows_a_lock(client: futurelab.Client) -> None:
              or ">no<" in board.board.value, what="lock released")
 
 
-def test_cluster_view_scales_in_a_thread() -> None:
-    with futurelab.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
-        view = widgets.ClusterView(cluster)
-        assert view.n.value == 1 and "LocalCluster-0" in view.table.value
-        view.n.value = 2
-        view._scale().join(30)
-        assert len(cluster.workers) == 2
-        assert "LocalCluster-1" in view.table.value and view.status.value == "2 workers"
-        assert not view.button.disabled
-
-
-def test_cluster_view_scales_a_clients_asynchronous_cluster(client: futurelab.Client) -> None:
-    view = widgets.ClusterView(client.cluster)
-    view.n.value = 3
-    view.button.click()
-    wait_for(lambda: view.status.value == "3 workers", timeout=30, what="scaled")
-    assert len(client.cluster.workers) == 3
-
-
 def test_sync_resends_the_state_of_every_displayed_view(client: futurelab.Client) -> None:
     fut = client.submit(abs, -3)
     view = widgets.FutureView(fut)

@@ -115,6 +115,45 @@ class AdminMixin(DatasetsMixin):
             raise TimeoutError(f"Only {reply['n']}/{n_workers} workers arrived after "
                                f"{timeout} s")
 
+    def get_scheduler_logs(self, n: int | None = None) -> Any:
+        """The scheduler's recent log lines, newest first: ``((level, line), ...)``.
+
+        Args:
+            n: at most this many (None: all kept, up to 10,000).
+
+        >>> # client.get_scheduler_logs(n=2)
+        >>> # (('INFO', '... - futurelab.scheduler - INFO - register worker ...'), ...)
+        """
+        return self.sync(self._get_logs, {"op": "get-logs", "n": _log_count(n)})
+
+    def get_worker_logs(self, n: int | None = None, workers: Any = None,
+                        nanny: bool = False) -> Any:
+        """Each worker's recent log lines: ``{address: ((level, line), ...)}``, newest first.
+
+        Args:
+            n: at most this many per worker.
+            workers: addresses or names (None: every worker).
+            nanny: not supported (futurelab keeps no separate nanny log).
+
+        Raises:
+            NotImplementedError: for ``nanny=True``.
+        """
+        if nanny:
+            raise NotImplementedError("get_worker_logs(nanny=True): futurelab keeps no log of "
+                                      "its nannies; the workers' own lines are returned without")
+        return self.sync(self._get_worker_logs, _log_count(n), workers)
+
+    async def _get_logs(self, msg: dict[str, Any]) -> Any:
+        reply = await self._scheduler_request(msg)
+        return tuple(tuple(line) for line in reply["logs"])
+
+    async def _get_worker_logs(self, n: int | None, workers: Any) -> Any:
+        msg: dict[str, Any] = {"op": "get-worker-logs", "n": n}
+        if workers is not None:
+            msg["workers"] = await self._worker_addresses(workers)
+        reply = await self._scheduler_request(msg)
+        return {a: tuple(tuple(line) for line in lines) for a, lines in reply["logs"].items()}
+
     async def _worker_addresses(self, workers: Any) -> list[str]:
         """Addresses for ``workers`` (addresses or names; None: every worker)."""
         if workers is None:
@@ -444,3 +483,10 @@ class AdminMixin(DatasetsMixin):
             out[address] = {"status": "OK", "nbytes": reply["nbytes"]}
         return out
 
+
+def _log_count(n: Any) -> int | None:
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative integer or None, not {n!r}")
+    return n

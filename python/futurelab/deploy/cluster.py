@@ -257,14 +257,8 @@ class Cluster:
             self._watcher.cancel()
         jobs = list(self.workers.items())
         self.workers.clear()
-        if jobs:
-            results = await asyncio.gather(
-                *(asyncio.wait_for(self._stop_worker(n, h), limit) for n, h in jobs),
-                return_exceptions=True)
-            for (name, _), result in zip(jobs, results):
-                if isinstance(result, BaseException):
-                    self._log(f"stopping worker {name} failed: {type(result).__name__}: "
-                              f"{result}")
+        from .scaling import stop_jobs
+        await stop_jobs(self, jobs, limit)
         try:
             await asyncio.wait_for(self._stop_scheduler(), limit)
         finally:
@@ -412,81 +406,15 @@ class Cluster:
             await self._scale_down(n, force=True)
 
     async def _scale_up(self, n: int) -> None:
-        """Start jobs until there are ``n``; raise naming each one that failed."""
-        if self.status in ("closing", "closed"):
-            raise ClusterError(f"cluster {self.name} is {self.status}")
-        assert self._scaling is not None
-        async with self._scaling:
-            names = [self._new_worker_name() for _ in range(n - len(self.workers))]
-            if not names:
-                return
-            self._log(f"starting {len(names)} worker(s): {', '.join(names)}")
-            results = await asyncio.gather(*(self._start_worker(nm) for nm in names),
-                                           return_exceptions=True)
-            failed = []
-            for name, result in zip(names, results):
-                if isinstance(result, BaseException):
-                    failed.append(f"{name}: {result}")
-                else:
-                    self.workers[name] = result
-            await self._refresh()
-            if failed:
-                self._log("could not start " + "; ".join(failed))
-                raise ClusterError(f"could not start {len(failed)} of {len(names)} worker(s): "
-                                   + "; ".join(failed))
+        """Start jobs until there are ``n`` (:func:`.scaling.scale_up`)."""
+        from .scaling import scale_up
+        await scale_up(self, n)
 
     async def _scale_down(self, n: int, close: list[str] | None = None,
                           force: bool = False) -> list[str]:
-        """Shrink toward ``n``: unregistered jobs first, then retire registered workers.
-
-        Args:
-            n: the size to shrink to.
-            close: addresses to retire (default: the scheduler's choice, idle and least data
-                first).
-            force: also stop workers whose data could not be moved (their tasks are
-                recomputed if needed); without it they stay.
-
-        Returns:
-            The names of the workers stopped.
-        """
-        assert self._scaling is not None
-        async with self._scaling:
-            surplus = len(self.workers) - n
-            if surplus <= 0:
-                return []
-            registered = self._registered() if self.scheduler is not None else \
-                {str(w.get("name")): a for a, w in (await self._refresh())["workers"].items()}
-            ours = {a: nm for nm, a in registered.items() if nm in self.workers}
-            pending = [nm for nm in reversed(list(self.workers)) if nm not in registered]
-            stop = pending[:surplus]
-            rest = surplus - len(stop)
-            if rest > 0:
-                if close is None:
-                    close = (await self._request({"op": "workers-to-close", "n": rest}))[
-                        "workers"]
-                chosen = [a for a in close if a in ours][:rest]
-                if force and len(chosen) < rest:
-                    chosen += [a for a in reversed(list(ours)) if a not in chosen][
-                        :rest - len(chosen)]
-                if chosen:
-                    reply = await self._request({"op": "admin-retire-workers",
-                                                 "workers": chosen, "close_workers": True},
-                                                timeout=self.timeout + 15)
-                    retired = set(reply.get("workers", {}))
-                    kept = [a for a in chosen if a not in retired]
-                    if kept and not force:
-                        self._log(f"kept {len(kept)} worker(s) whose data could not move")
-                    stop += [ours[a] for a in chosen if a in retired or force]
-            if stop:
-                self._log(f"stopping {len(stop)} worker(s): {', '.join(stop)}")
-            for name in stop:
-                handle = self.workers.pop(name)
-                try:
-                    await asyncio.wait_for(self._stop_worker(name, handle), self.timeout)
-                except (Exception, asyncio.TimeoutError) as e:  # noqa: BLE001 - logged
-                    self._log(f"stopping worker {name} failed: {type(e).__name__}: {e}")
-            await self._refresh()
-            return stop
+        """Shrink toward ``n``; the names stopped (:func:`.scaling.scale_down`)."""
+        from .scaling import scale_down
+        return await scale_down(self, n, close, force)
 
     def adapt(self, Adaptive: Any = None, minimum: int = 0, maximum: float = math.inf,
               minimum_cores: int | None = None, maximum_cores: int | None = None,

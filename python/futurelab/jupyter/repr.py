@@ -9,9 +9,9 @@ with these same functions from the live model's thread.  So everything here is a
 plain data — dicts and lists from :class:`~futurelab.client.model.LiveModel` — returning a string;
 no ipywidgets, no event loop, no clock (``now`` is passed in).
 
-The ``*_mimebundle`` and ``client_html`` functions are the entry points ``Client``, ``Future`` and
-``LocalCluster`` delegate their reprs to.  They return a live widget view only inside a kernel, and
-always include ``text/html`` and ``text/plain``.
+The ``*_mimebundle`` and ``client_html`` functions are the entry points ``Client`` and ``Future``
+delegate their reprs to (clusters: :mod:`.cluster_widget`).  They return a live widget view
+only inside a kernel, and always include ``text/html`` and ``text/plain``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..client.client import Client
     from ..client.future import Future
-    from ..cluster import LocalCluster
 
 #: colours of task prefixes (no reds: red marks errors)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -141,51 +140,6 @@ def client_html(client: Client) -> str:
     name = f" {esc(client.name)}" if client.name else ""
     return (f'<div class="futurelab-client"><strong>futurelab Client{name}</strong>'
             + table(rows, escape=False) + "</div>")
-
-
-# ---------------------------------------------------------------------- LocalCluster
-def cluster_workers(cluster: LocalCluster) -> list[dict[str, Any]]:
-    """The cluster's workers as rows: name, address, threads, processing, in memory, memory."""
-    sched = cluster.scheduler
-    if sched is None:
-        return []
-    for _ in range(3):  # the scheduler's loop may change the dict meanwhile: retry
-        try:
-            infos = list(sched.state.workers.values())
-            break
-        except RuntimeError:
-            continue
-    else:
-        return []
-    return [{"name": ws.name or ws.address, "address": ws.address, "nthreads": ws.nthreads,
-             "processing": len(ws.processing), "in_memory": len(ws.has_what),
-             "memory": ws.nbytes} for ws in sorted(infos, key=lambda w: str(w.name))]
-
-
-def cluster_html(cluster: LocalCluster) -> str:
-    """The LocalCluster's HTML repr: summary line and workers table."""
-    workers = cluster_workers(cluster)
-    addr = cluster.scheduler.address if cluster.scheduler is not None else "not started"
-    threads = sum(w["nthreads"] for w in workers)
-    kind = "processes" if cluster.processes else "threads"
-    head = (f"<strong>{esc(cluster.name)}</strong> &middot; scheduler {esc(addr)} &middot; "
-            f"{len(workers)} workers ({kind}) &middot; {threads} threads &middot; "
-            f"status {esc(cluster.status)}")
-    rows = [(w["name"], w["address"], w["nthreads"], w["processing"], w["in_memory"],
-             format_bytes(w["memory"])) for w in workers]
-    body = table(rows, ("worker", "address", "threads", "processing", "results",
-                        "memory")) if rows else "<em>no workers</em>"
-    return f'<div class="futurelab-cluster">{head}{body}</div>'
-
-
-def cluster_mimebundle(cluster: LocalCluster, include: Any = None,
-                       exclude: Any = None) -> dict[str, Any]:
-    """LocalCluster's repr: the live widget (with a scale control) in a kernel, else HTML."""
-    bundle: dict[str, Any] = {"text/plain": repr(cluster), "text/html": cluster_html(cluster)}
-    if in_kernel():
-        from .widgets import ClusterView
-        bundle.update(ClusterView(cluster).widget_bundle())
-    return _filter(bundle, include, exclude)
 
 
 # ---------------------------------------------------------------------- Future

@@ -1,9 +1,11 @@
-"""Live notebook views: Future card, progress bars, task stream, primitives board, cluster.
+"""Live notebook views: Future card, progress bars, task stream, primitives board.
+
+(A cluster's view, with its scale and adapt controls, is :mod:`.cluster_widget`.)
 
 Theory of operation
 -------------------
 Views are thin.  Each one reads a plain model — the Client's
-:class:`~futurelab.client.model.LiveModel`, a :class:`~.progress.ProgressTracker`, a LocalCluster —
+:class:`~futurelab.client.model.LiveModel`, a :class:`~.progress.ProgressTracker` —
 renders it with the pure functions of :mod:`.repr`, and sets traits of built-in ipywidgets (HTML,
 IntProgress, Button, IntText, boxes); there is no custom JavaScript.
 
@@ -19,8 +21,6 @@ shows the final picture on nbviewer and GitHub, where widgets do not run.
 """
 from __future__ import annotations
 
-import asyncio
-import inspect
 import threading
 import time
 import weakref
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from ..client.client import Client
     from ..client.future import Future
     from ..client.model import LiveModel
-    from ..cluster import LocalCluster
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -496,61 +495,6 @@ class PrimitivesBoard(_ClientView):
     def text(self) -> str:
         kinds = r.normalize_primitives(self.primitives())
         return "<PrimitivesBoard: " + ", ".join(f"{len(v)} {k}" for k, v in kinds.items()) + ">"
-
-
-class ClusterView(LiveView):
-    """A LocalCluster's workers table with a scale control (runs ``cluster.scale`` in a thread)."""
-
-    def __init__(self, cluster: LocalCluster) -> None:
-        super().__init__()
-        self.cluster = cluster
-        self.table = w.HTML(r.cluster_html(cluster))
-        self.n = w.IntText(value=len(cluster.workers), description="Workers",
-                           layout=w.Layout(width="180px"))
-        self.button = w.Button(description="Scale", icon="arrows-v")
-        self.status = w.HTML()
-        self.button.on_click(self._scale)
-        self.root = w.VBox([self.table, w.HBox([self.n, self.button, self.status])])
-        self._thread: threading.Thread | None = None
-
-    def _scale(self, _: Any = None) -> threading.Thread:
-        n = max(0, int(self.n.value))
-        self.button.disabled = True
-        self.status.value = f"scaling to {n}…"
-
-        def run() -> None:
-            try:
-                pending = self.cluster.scale(n)
-                if inspect.isawaitable(pending):  # an asynchronous cluster: run on its loop
-                    asyncio.run_coroutine_threadsafe(_awaited(pending),
-                                                     self.cluster.loop).result(300)
-                self.status.value = f"{len(self.cluster.workers)} workers"
-            except Exception as e:  # noqa: BLE001 - show it instead of losing it in a thread
-                self.status.value = (f'<span style="color:{r.ERROR_COLOR}">scale failed: '
-                                     f"{r.esc(e)}</span>")
-            finally:
-                self.refresh()
-                self.button.disabled = False
-        self._thread = threading.Thread(target=run, daemon=True, name="futurelab-scale")
-        self._thread.start()
-        return self._thread
-
-    def update(self) -> None:
-        self.table.value = r.cluster_html(self.cluster)
-
-    def refresh(self) -> None:
-        self.update()
-        self.refresh_static()
-
-    def static_html(self) -> str:
-        return r.cluster_html(self.cluster)
-
-    def text(self) -> str:
-        return repr(self.cluster)
-
-
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable
 
 
 # ---------------------------------------------------------------------- entry points

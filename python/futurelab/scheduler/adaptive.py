@@ -192,12 +192,9 @@ def target(load: Load, params: AdaptiveParams, threads_hint: int = 1,
     want = math.ceil(threads / per_worker) if threads > 0 else 0
     limits = [w.memory_limit for w in workers if w.memory_limit] or \
         ([memory_hint] if memory_hint else [])
-    if limits and load.nbytes:
-        limit = sum(limits) / len(limits)
+    if limits and load.nbytes:  # without limits, data never asks for workers: retiring
+        limit = sum(limits) / len(limits)  # a worker moves its data to the others first
         want = max(want, math.ceil(load.nbytes / (MEMORY_FRACTION * limit)))
-    elif load.nbytes:
-        # data with no limit to weigh it against: keep the workers that hold it
-        want = max(want, sum(1 for w in workers if w.nbytes))
     if load.tasks and not want:
         want = 1
     return int(min(max(want, params.minimum), params.maximum))
