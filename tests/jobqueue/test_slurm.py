@@ -219,6 +219,10 @@ def test_bad_arguments_are_named(slurm: Slurm, tmp_path: Path) -> None:
         SLURMCluster(cores=1)
     with pytest.raises(ValueError, match="walltime 'tomorrow'"):
         make_cluster(tmp_path, walltime="tomorrow")
+    with pytest.raises(ValueError, match="job name 'my cluster-0'"):
+        make_cluster(tmp_path, name="my cluster")
+    with pytest.raises(ValueError, match="poll_interval must be a positive duration"):
+        make_cluster(tmp_path, poll_interval=0)
     with pytest.raises(TypeError, match="unexpected keyword argument.*job_extra"):
         make_cluster(tmp_path, job_extra=["--x"])
     with pytest.raises(ValueError, match="processes=2: futurelab runs one worker per job"):

@@ -161,7 +161,10 @@ class JobQueueCluster(Cluster):
             from ..netaddr import interface_address, public_host
             options["host"] = interface_address(interface) if interface else public_host()
         self.interface = interface
-        self.poll_interval = float(parse_timedelta(poll_interval) or 0) or 5.0
+        self.poll_interval = float(parse_timedelta(poll_interval) or 0)
+        if self.poll_interval <= 0:
+            raise ValueError(f"poll_interval must be a positive duration, not {poll_interval!r}")
+        cluster_name = str(name) if name is not None else f"futurelab-{uuid.uuid4().hex[:6]}"
         self.log_directory = (os.path.abspath(os.path.expanduser(log_directory))
                               if log_directory else None)
         self.shared_temp_directory = os.path.abspath(os.path.expanduser(
@@ -170,9 +173,9 @@ class JobQueueCluster(Cluster):
         self.cancel_command_extra = list(cancel_command_extra or [])
         memory_bytes = parse_bytes(memory)
         # a template of every job's spec (name and address are filled in per job); it
-        # checks cores, walltime and the rest now, before anything starts
+        # checks cores, walltime, the name and the rest now, before anything starts
         self._template = JobSpec(
-            name="template", scheduler_address="tcp://127.0.0.1:0", cores=int(cores),
+            name=f"{cluster_name}-0", scheduler_address="tcp://127.0.0.1:0", cores=int(cores),
             memory=memory_bytes, walltime=walltime, queue=queue, account=account,
             job_cpu=job_cpu, job_mem=parse_bytes(job_mem) if job_mem else None,
             job_extra_directives=tuple(job_extra_directives or ()),
@@ -190,7 +193,7 @@ class JobQueueCluster(Cluster):
         _live.add(self)
         super().__init__(n_workers=n_workers, threads_per_worker=int(cores),
                          memory_limit=memory_bytes,
-                         name=name or f"futurelab-{uuid.uuid4().hex[:6]}",
+                         name=cluster_name,
                          asynchronous=asynchronous, loop=loop, timeout=timeout,
                          security=security, scheduler_options=options)
 
