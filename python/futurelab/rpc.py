@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from .comm import Comm, Listener, connect, listen
+from .comm.liveness import host_answering
 from .errors import CommClosedError, ProtocolError
 
 logger = logging.getLogger("futurelab.rpc")
@@ -35,6 +36,14 @@ BATCH_INTERVAL = 0.002
 BUSY_BATCH = 8
 #: seconds of handling a long incoming batch after which the loop gets a turn
 YIELD_AFTER = 0.02
+#: seconds between the checks of a watched stream's silence
+WATCH_INTERVAL = 0.5
+#: a check this many seconds late means this process was starved (its silence, not the peer's)
+STARVED = 0.25
+#: a silent peer whose host still answers is busy, not dead: this long before giving up on it
+BUSY_TTL = 300.0
+#: a silent peer whose liveness the transport cannot tell (no TCP_INFO) gets this long
+CANNOT_TELL_TTL = 60.0
 
 
 class RemoteError(Exception):
@@ -165,9 +174,16 @@ async def read_stream(comm: Comm, handlers: dict[str, StreamHandler],
 
 
 async def read_watched_stream(comm: Comm, handlers: dict[str, StreamHandler], ttl: float,
-                              on_silent: Callable[[float], None] | None = None) -> None:
-    """:func:`read_stream` from a peer that sends heartbeats: a peer silent for ``ttl`` seconds
-    is gone (say, its host was cut off), and the comm is aborted (``on_silent(seconds)`` first).
+                              on_silent: Callable[[float], None] | None = None,
+                              busy_ttl: float = BUSY_TTL) -> None:
+    """:func:`read_stream` from a peer that sends heartbeats, ended when the peer is gone.
+
+    A peer silent for ``ttl`` seconds is gone if its host has stopped answering (the kernel's
+    view, :func:`~futurelab.comm.liveness.host_answering`; the per-loop monitor usually aborts
+    such a comm first), or if the transport cannot tell.  A silent peer whose host still
+    acknowledges our traffic is busy (say, a task holding the GIL): it gets ``busy_ttl``.
+    Time this process itself could not run (its loop was starved) is never held against the
+    peer.  ``on_silent(seconds)`` is called before the comm is aborted.
 
     Raises:
         CommClosedError: when the stream ends or was aborted.
@@ -179,13 +195,23 @@ async def read_watched_stream(comm: Comm, handlers: dict[str, StreamHandler], tt
         last = time.monotonic()
 
     async def watch() -> None:
+        nonlocal last
+        expected = time.monotonic() + WATCH_INTERVAL
         while not comm.closed():
-            await asyncio.sleep(1.0)
-            silent = time.monotonic() - last
-            if silent > ttl:
+            await asyncio.sleep(WATCH_INTERVAL)
+            now = time.monotonic()
+            if now - expected > STARVED:
+                last = max(last, now - WATCH_INTERVAL)  # we were starved, not the peer silent
+            expected = now + WATCH_INTERVAL
+            silent = now - last
+            if silent <= ttl:
+                continue
+            answering = host_answering(comm)
+            limit = busy_ttl if answering else (ttl if answering is False else CANNOT_TELL_TTL)
+            if silent > limit:
                 if on_silent is not None:
                     on_silent(silent)
-                comm.abort()
+                comm.abort_because(f"peer silent for {silent:.0f} s")
 
     watcher = asyncio.ensure_future(watch())
     try:
@@ -284,6 +310,10 @@ class BatchedSend:
 class ConnectionPool:
     """Reusable connections to peers for request/reply.
 
+    Every request ends: a connection to a peer whose host stops answering is aborted by the
+    liveness monitor (:mod:`futurelab.comm.liveness`), :meth:`remove` aborts the requests to a
+    peer declared gone, and ``timeout`` bounds a request end to end.
+
     >>> pool = ConnectionPool()
     >>> # reply = await pool.request("tcp://127.0.0.1:8786", {"op": "identity"})
     """
@@ -292,23 +322,36 @@ class ConnectionPool:
         self.timeout = timeout
         self.security = security
         self._idle: dict[str, list[Comm]] = defaultdict(list)
-        self._busy: set[Comm] = set()
+        #: connections lent to a request, by peer address
+        self._busy: dict[Comm, str] = {}
         self.closed = False
 
     async def request(self, address: str, msg: dict[str, Any],
                       timeout: float | None = None) -> Any:
         """Send ``msg`` to ``address`` and return the reply.
 
+        Args:
+            timeout: seconds for the whole request (connecting, sending, the reply); None
+                bounds only connecting (by the pool's ``timeout``) and leaves the wait for the
+                reply to the peer's liveness.
+
         Raises:
-            OSError: the peer could not be reached or closed the connection.
+            OSError: the peer could not be reached, closed the connection, or is gone.
+            TimeoutError: ``timeout`` passed first.
             RemoteError: the peer answered with an error.
         """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         comm = await self._acquire(address, timeout)
         try:
-            await comm.write(msg)
-            reply = await comm.read()
+            if deadline is None:
+                await comm.write(msg)
+                reply = await comm.read()
+            else:
+                reply = await asyncio.wait_for(_exchange(comm, msg),
+                                               max(0.0, deadline - loop.time()))
         except BaseException:
-            self._busy.discard(comm)
+            self._busy.pop(comm, None)
             comm.abort()
             raise
         self._release(address, comm)
@@ -323,23 +366,30 @@ class ConnectionPool:
         while idle:
             comm = idle.pop()
             if not comm.closed():
-                self._busy.add(comm)
+                self._busy[comm] = address
                 return comm
         comm = await connect(address, timeout=timeout or self.timeout, security=self.security)
-        self._busy.add(comm)
+        if self.closed:
+            comm.abort()
+            raise CommClosedError("connection pool is closed")
+        self._busy[comm] = address
         return comm
 
     def _release(self, address: str, comm: Comm) -> None:
-        self._busy.discard(comm)
+        self._busy.pop(comm, None)
         if self.closed or comm.closed():
             comm.abort()
         else:
             self._idle[address].append(comm)
 
-    def remove(self, address: str) -> None:
-        """Drop idle connections to ``address`` (e.g. after it died)."""
+    def remove(self, address: str, reason: str = "peer is gone") -> None:
+        """``address`` is gone: drop its idle connections and end the requests waiting on it."""
         for comm in self._idle.pop(address, []):
             comm.abort()
+        for comm, peer in list(self._busy.items()):
+            if peer == address:
+                del self._busy[comm]
+                comm.abort_because(reason)
 
     def close(self) -> None:
         self.closed = True
@@ -350,6 +400,11 @@ class ConnectionPool:
         for comm in list(self._busy):
             comm.abort()
         self._busy.clear()
+
+
+async def _exchange(comm: Comm, msg: dict[str, Any]) -> Any:
+    await comm.write(msg)
+    return await comm.read()
 
 
 async def wait_closed(awaitables: Iterable[Awaitable[Any]], timeout: float) -> None:

@@ -68,8 +68,11 @@ def test_sizes_and_durations_as_dask_accepts_them() -> None:
         assert cluster.memory_limit == 400_000_000
         [ws] = cluster.scheduler.workers.values()
         assert ws.memory_limit == 400_000_000
-    with LocalCluster(n_workers=0, processes=False, memory_limit="4GB", **KW) as cluster:
+    with LocalCluster(n_workers=1, processes=False, memory_limit="4GB", **KW) as cluster:
         assert cluster.memory_limit == 4_000_000_000
+        [ws] = cluster.scheduler.workers.values()
+        assert ws.memory_limit == 4_000_000_000
+        cluster.scale(0)
         a = cluster.adapt(minimum_memory="8GB", maximum_memory="40 GB", interval="500ms",
                           target_duration="2s")
         assert (a.minimum, a.maximum, a.interval, a.target_duration) == (2, 10, 0.5, 2.0)
@@ -124,7 +127,7 @@ def test_repr_as_dask_shows_workers_threads_memory() -> None:
 def test_repr_of_dask_has_the_same_shape() -> None:
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None, memory_limit="400MB") as cluster:
+                                  dashboard_address=":0", memory_limit="400MB") as cluster:
         assert re.fullmatch(r"LocalCluster\(\w+, 'inproc://[^']+', workers=2, threads=2, "
                             r"memory=762\.94 MiB\)", repr(cluster)), repr(cluster)
 

@@ -20,8 +20,10 @@ def is_lines(value: object) -> bool:
 @pytest.mark.parametrize("lib", ["futurelab", "distributed"])
 def test_log_shapes(lib: str) -> None:
     mod = pytest.importorskip(lib)
+    dashboard = None if lib == "futurelab" else ":0"  # dask starts one even for None
     with mod.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, mod.Client(cluster) as client:
+                          dashboard_address=dashboard) as cluster, \
+            mod.Client(cluster) as client:
         workers = set(client.scheduler_info()["workers"])
         sched = client.get_scheduler_logs()
         assert is_lines(sched)

@@ -163,24 +163,26 @@ def test_host_cut_off_its_work_is_recomputed(net: SSHNet) -> None:
         t.sleep(0.05)
         return i + sum(deps)
 
-    with cluster_of(net, worker_options={"nthreads": 2}) as cluster, \
-            Client(cluster) as client:  # type: ignore[arg-type]
-        roots = [client.submit(slow, i, pure=False) for i in range(40)]
-        mids = [client.submit(slow, 0, roots[i], roots[i + 1], pure=False) for i in range(39)]
-        total = client.submit(sum, mids)
-        wait(roots[:10], timeout=60)
-        t0 = time.monotonic()
-        net.cut("h2")
-        assert total.result(timeout=120) == sum(i + i + 1 for i in range(39))
-        print(f"\n[ssh] host h2 cut off; the work finished on h1 "
-              f"{time.monotonic() - t0:.1f} s later")
-        wait_for(lambda: all(net.ip("h2") not in a
-                             for a in client.scheduler_info()["workers"]),
-                 timeout=60, what="the cut-off worker removed")
-    # sshd on h2 drops the silent session: its processes exit on their own
-    no_futurelab_left(net, timeout=60)
-    sh_up = ["ip", "-n", net.ns["h2"], "link", "set", f"eh2{net.tag}"[:15], "up"]
-    subprocess.run(sh_up, check=True, capture_output=True, timeout=30)
+    try:
+        with cluster_of(net, worker_options={"nthreads": 2}) as cluster, \
+                Client(cluster) as client:  # type: ignore[arg-type]
+            roots = [client.submit(slow, i, pure=False) for i in range(40)]
+            mids = [client.submit(slow, 0, roots[i], roots[i + 1], pure=False) for i in range(39)]
+            total = client.submit(sum, mids)
+            wait(roots[:10], timeout=60)
+            t0 = time.monotonic()
+            net.cut("h2")
+            assert total.result(timeout=120) == sum(i + i + 1 for i in range(39))
+            print(f"\n[ssh] host h2 cut off; the work finished on h1 "
+                  f"{time.monotonic() - t0:.1f} s later")
+            wait_for(lambda: all(net.ip("h2") not in a
+                                 for a in client.scheduler_info()["workers"]),
+                     timeout=60, what="the cut-off worker removed")
+        # sshd on h2 drops the silent session: its processes exit on their own
+        no_futurelab_left(net, timeout=60)
+    finally:  # the other tests use h2 too
+        subprocess.run(["ip", "-n", net.ns["h2"], "link", "set", f"eh2{net.tag}"[:15], "up"],
+                       check=True, capture_output=True, timeout=30)
 
 
 @pytest.mark.parametrize("case", ["unreachable", "wrong-key", "no-python"])

@@ -518,3 +518,31 @@ def test_paused_worker_starts_nothing_until_resumed() -> None:
     ws.handle(SetPaused(True))
     assert ws.handle(ComputeTask("t-1", {"f": 1}, (0, 1))) == []
     assert ws.handle(SetPaused(False)) == [Execute("t-1")]
+
+
+# ---------------------------------------------------------------------- lost sources
+def test_dependency_computed_here_while_fetching_wakes_its_dependent(
+        worker_state: WorkerState) -> None:
+    """Its only holder vanished mid-fetch, so the scheduler has this worker compute it: the
+    local task waiting for it must run once it is done (it used to wait forever)."""
+    ws = worker_state
+    assert ws.handle(compute("mid", (1,), {"d": [P2]}, {"d": 8})) == [GatherDep(P2, ["d"])]
+    assert ws.handle(compute("d", (0,))) == [Execute("d")]
+    assert states(ws) == {"d": "executing", "mid": "waiting"}
+    assert ws.handle(success("d")) == [finished("d"), Execute("mid")]
+    # the fetch that was under way fails late: nothing changes any more
+    assert ws.handle(GatherDepFailed(P2, ["d"])) == []
+    assert states(ws) == {"d": "memory", "mid": "executing"}
+
+
+def test_peer_gone_drops_it_as_a_source(worker_state: WorkerState) -> None:
+    ws = worker_state
+    assert ws.handle(compute("a", (1,), {"x": [P2]}, {"x": 1})) == [GatherDep(P2, ["x"])]
+    assert ws.handle(compute("b", (2,), {"y": [P2, P3]}, {"y": 1})) == [GatherDep(P3, ["y"])]
+    assert ws.handle(compute("c", (3,), {"z": [P2]}, {"z": 1})) == []  # P2 is busy: z waits
+    assert states(ws)["z"] == "fetch"
+    # z has no other source: c goes back to the scheduler; x fails with its own fetch
+    assert ws.handle(wstate.PeerGone(P2)) == [Send({"op": "reschedule", "key": "c"})]
+    assert "c" not in ws.tasks and "z" not in ws.tasks
+    assert ws.tasks["y"].who_has == {P3} and ws.tasks["x"].who_has == set()
+    assert states(ws) == {"a": "waiting", "b": "waiting", "x": "flight", "y": "flight"}

@@ -108,6 +108,9 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
             "cancelled-keys": self._on_cancelled,
             "key-lost": self._on_key_lost,
             "heartbeat": lambda msg: None,
+            # a worker declared gone: gathers from it end now, and are retried elsewhere
+            "worker-gone": lambda msg: self._pool.remove(msg["address"], f"the scheduler "
+                                                         f"declared {msg['address']} gone"),
         }
         #: extensions (primitives, the state model) add stream handlers here
         self.extensions: dict[str, Any] = {}

@@ -86,6 +86,14 @@ class Comm(ABC):
     def closed(self) -> bool:
         """True once either end has closed the comm (as far as this end knows)."""
 
+    def abort_because(self, reason: str) -> None:
+        """Close at once, saying why (e.g. the peer's host stopped answering)."""
+        self.abort()
+
+    def raw_socket(self) -> Any:
+        """The OS socket under this comm, or None (in-process comms have none)."""
+        return None
+
     def __repr__(self) -> str:
         state = "closed" if self.closed() else "open"
         return f"<{type(self).__name__} {self.local_address} -> {self.peer_address} ({state})>"

@@ -28,6 +28,7 @@ import collections
 import socket
 from typing import Any, cast
 
+from futurelab.comm import liveness
 from futurelab.comm.base import (
     Backend,
     Comm,
@@ -220,8 +221,16 @@ class TCP(Comm):
 
     def abort(self) -> None:
         """Drop the connection at once."""
-        self._set_closed("aborted locally", local=True)
+        self.abort_because("aborted locally")
+
+    def abort_because(self, reason: str) -> None:
+        """Drop the connection at once; readers and writers see ``reason``."""
+        self._set_closed(reason, local=True)
         self._transport.abort()
+
+    def raw_socket(self) -> Any:
+        """The socket under this comm (for the kernel's liveness view), or None."""
+        return self._transport.get_extra_info("socket")
 
     def closed(self) -> bool:
         """True once either end closed the connection."""
@@ -264,7 +273,7 @@ class _Protocol(asyncio.BufferedProtocol):
         self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            liveness.configure(sock)
         if self._server is not None:
             listener = self._listener
             if listener is not None:
@@ -289,6 +298,7 @@ class _Protocol(asyncio.BufferedProtocol):
         self._server_done()
         self._client = self._server = None
         self.comm = TCP(self._transport, self)
+        liveness.watch(self.comm)
         if not self.ready.done():
             self.ready.set_result(self.comm)
         if self._on_comm is not None:
@@ -457,8 +467,9 @@ class TCPBackend(Backend):
             ssl_ctx = (security or Security()).client_ssl_context()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        transport: asyncio.BaseTransport | None = None
         try:
-            _, protocol = await asyncio.wait_for(
+            transport, protocol = await asyncio.wait_for(
                 loop.create_connection(
                     lambda: _Protocol(client=ClientHandshake(secret, address)), host, port,
                     ssl=ssl_ctx),
@@ -467,6 +478,8 @@ class TCPBackend(Backend):
             return await asyncio.wait_for(asyncio.shield(protocol.ready),
                                           max(0.001, deadline - loop.time()))
         except TimeoutError:
+            if transport is not None:  # connected, but the handshake did not finish in time
+                transport.abort()
             raise TimeoutError(f"Timed out after {timeout} s connecting to {address}") from None
         except AuthenticationError:
             raise

@@ -78,8 +78,9 @@ class LocalCluster(Cluster):
         scheduler_port: the scheduler's TCP port (0 picks a free one).
         dashboard_address: where the scheduler serves its web dashboard (the next free port
             when taken; None: no dashboard).
-        memory_limit: per worker process, as bytes or ``"4GB"``: it pauses new work at 80%
-            and is restarted at 95% (workers as threads have none: they share this process).
+        memory_limit: per worker, as bytes or ``"4GB"``: a worker pauses new work at 80% of
+            it and a worker process is restarted at 95% (workers as threads measure this
+            whole process, which they share, and are never restarted).
         silence_logs: the level below which worker processes do not print log lines
             (``logging.WARNING`` by default; False prints everything).
         protocol: ``"tcp"`` (processes) or ``"inproc"`` (threads); default from ``processes``.
@@ -139,9 +140,10 @@ class LocalCluster(Cluster):
     async def _start_worker(self, name: str) -> Any:
         if not self.processes:
             from ..worker.server import Worker
-            # no memory limit here: a worker thread would measure this whole process
+            # as dask's: a worker in this process pauses on this whole process's memory
             return await Worker(self.scheduler_address, nthreads=self.threads_per_worker,
-                                name=name, security=self.security).start()
+                                name=name, security=self.security,
+                                memory_limit=self.memory_limit).start()
         args = [self.scheduler_address, "--nthreads", str(self.threads_per_worker), "--name",
                 name, "--host", self.host, "--log-level", _level_name(self.silence_logs)]
         if self.secret_hex is not None:

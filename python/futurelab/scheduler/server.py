@@ -17,16 +17,22 @@ from typing import Any
 
 from .._memory import release_free_memory
 from ..comm import Comm
+from ..comm.liveness import host_answering
 from ..errors import CommClosedError, ProtocolError
-from ..rpc import BatchedSend, Server, read_stream
+from ..rpc import CANNOT_TELL_TTL, STARVED, BatchedSend, Server, read_stream
+from ..utils import parse_timedelta
 from . import events as ev
 from .state import FIRE_AND_FORGET, Outbox, SchedulerState
 
 logger = logging.getLogger("futurelab.scheduler")
 _listener_ids = itertools.count(1)
 
-#: a worker silent for this long (no heartbeat, no message) is considered gone
-WORKER_TTL = 5.0
+#: a worker that sends nothing (no heartbeat, no message) for this long is removed even though
+#: its host still answers: it is stuck or stopped, not merely busy (dask's ``worker-ttl``)
+WORKER_TTL = 300.0
+#: seconds of silence after which the kernel's view of a worker's host is consulted: a host that
+#: stopped answering is gone now (see :mod:`futurelab.comm.liveness`)
+HEARTBEAT_TTL = 5.0
 WATCH_INTERVAL = 0.5
 #: where the web dashboard listens unless told otherwise (the next free port when taken)
 DEFAULT_DASHBOARD = "127.0.0.1:8787"
@@ -39,7 +45,7 @@ class Scheduler(Server):
     """
 
     def __init__(self, address: str = "tcp://127.0.0.1:0", *, validate: bool = False,
-                 security: Any = None, worker_ttl: float = WORKER_TTL,
+                 security: Any = None, worker_ttl: float | str | None = WORKER_TTL,
                  dashboard_address: str | int | None = DEFAULT_DASHBOARD) -> None:
         self.state = SchedulerState(validate=validate)
         self.security = security
@@ -107,7 +113,8 @@ class Scheduler(Server):
         self._retiring: dict[str, bool] = {}
         #: when each worker was last heard from (monotonic seconds)
         self.last_seen: dict[str, float] = {}
-        self.worker_ttl = worker_ttl
+        #: seconds a silent worker whose host still answers is kept (None: forever)
+        self.worker_ttl = parse_timedelta(worker_ttl)
         self._watchdog: asyncio.Task[None] | None = None
         self._started = time.time()
         from ..primitives.extensions import install
@@ -151,16 +158,35 @@ class Scheduler(Server):
         await self.close()
 
     async def _watch(self) -> None:
-        """Drop workers silent for longer than ``worker_ttl``; keep clients' streams warm."""
+        """Drop workers that are gone; keep every stream warm with heartbeats.
+
+        A worker silent for :data:`HEARTBEAT_TTL` is gone when its host stopped answering (or,
+        where the transport cannot tell, after ``CANNOT_TELL_TTL``); one whose host answers is
+        busy (a task holding the GIL) and is kept for ``worker_ttl``.  Time the scheduler's own
+        loop was starved is not held against the workers.
+        """
+        expected = time.monotonic() + WATCH_INTERVAL
         while not self.closed.is_set():
             await asyncio.sleep(WATCH_INTERVAL)
             now = time.monotonic()
+            if now - expected > STARVED:
+                for address in self.last_seen:
+                    self.last_seen[address] = max(self.last_seen[address], now - WATCH_INTERVAL)
+            expected = now + WATCH_INTERVAL
             for address, seen in list(self.last_seen.items()):
-                if now - seen > self.worker_ttl:
-                    logger.warning("worker %s silent for %.1f s; removing it", address,
-                                   now - seen)
+                silent = now - seen
+                if silent <= HEARTBEAT_TTL:
+                    continue
+                bs = self.worker_streams.get(address)
+                answering = host_answering(bs.comm) if bs is not None else False
+                limit = (self.worker_ttl if answering else
+                         HEARTBEAT_TTL if answering is False else CANNOT_TELL_TTL)
+                if limit is not None and silent > limit:
+                    why = ("its host stopped answering" if answering is False else
+                           "its host still answers: stuck or stopped" if answering else "")
+                    logger.warning("worker %s silent for %.1f s (%s); removing it", address,
+                                   silent, why or "no liveness information")
                     self.last_seen.pop(address, None)
-                    bs = self.worker_streams.get(address)
                     if bs is not None:
                         bs.abort()  # its stream handler removes it
             for bs in [*self.client_streams.values(), *self.worker_streams.values()]:
@@ -353,6 +379,9 @@ class Scheduler(Server):
             bs.abort()
             self.stimulus(ev.RemoveWorker(address, expected=expected))
             logger.info("remove worker %s (%s)", address, "retired" if expected else "lost")
+            # whoever is fetching from it or waiting on it stops now (not at a timeout)
+            for peer in [*self.worker_streams.values(), *self.client_streams.values()]:
+                peer.send({"op": "worker-gone", "address": address})
             self.events.worker_removed(address)
             for hook in self.on_worker_removed:
                 hook(address)

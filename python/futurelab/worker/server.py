@@ -196,6 +196,7 @@ class Worker(Server):
                                                                    stimulus_id="steal")),
             "close": lambda m: self._spawn(self.close()),
             "heartbeat": lambda m: None,
+            "worker-gone": self._peer_gone,
         }
         try:
             await read_watched_stream(comm, handlers, SCHEDULER_TTL, lambda silent: logger.warning(
@@ -209,6 +210,12 @@ class Worker(Server):
                 self._spawn(self._reconnect())
             else:
                 self._spawn(self.close())
+
+    def _peer_gone(self, msg: dict[str, Any]) -> None:
+        """A peer was declared gone: end every wait on it now, fetch from elsewhere."""
+        address = msg["address"]
+        self.pool.remove(address, f"the scheduler declared {address} gone")
+        self.handle(st.PeerGone(address, stimulus_id="worker-gone"))
 
     async def close(self, timeout: float = 5.0) -> None:
         if self.closed.is_set():

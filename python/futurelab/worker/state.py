@@ -115,6 +115,13 @@ class StealRequest(WorkerEvent):
 
 
 @dataclass
+class PeerGone(WorkerEvent):
+    """The scheduler declared ``worker`` gone: it is nobody's source of data any more."""
+
+    worker: str
+
+
+@dataclass
 class Secede(WorkerEvent):
     key: str
 
@@ -261,6 +268,10 @@ class WorkerState:
             return
         if ts is None:
             ts = self.tasks[ev.key] = WTask(ev.key, compute=True)
+        elif ts.state == "flight":
+            # its data was lost on the way: compute it here instead (a late copy is dropped)
+            for flight in self.in_flight_workers.values():
+                flight.discard(ts)
         ts.compute = True
         ts.cancelled = False
         ts.run_spec = ev.run_spec
@@ -334,6 +345,7 @@ class WorkerState:
             out.append(Drop(drop))
             return
         self._set(ts, "memory")
+        self._wake_dependents(ts)
         msg: dict[str, Any] = {"op": "task-finished", "key": ts.key, "nbytes": ev.nbytes,
                                "type": ev.type, "start": ev.start, "stop": ev.stop,
                                "thread": ev.thread}
@@ -398,10 +410,7 @@ class WorkerState:
                 self._release(ts, drop)
                 continue
             added.append(key)
-            for dependent in ts.dependents:
-                dependent.waiting_for.discard(ts)
-                if dependent.state == "waiting" and not dependent.waiting_for:
-                    self._make_ready(dependent)
+            self._wake_dependents(ts)
         if added:
             out.append(Send({"op": "add-keys", "keys": added}))
         if drop:
@@ -411,6 +420,21 @@ class WorkerState:
         for ts in flight:
             if ts.state == "flight":
                 self._set(ts, "fetch")
+
+    def _wake_dependents(self, ts: WTask) -> None:
+        """``ts`` is in memory here: local tasks waiting for it may be ready now."""
+        for dependent in ts.dependents:
+            dependent.waiting_for.discard(ts)
+            if dependent.state == "waiting" and not dependent.waiting_for:
+                self._make_ready(dependent)
+
+    def _on_PeerGone(self, ev: PeerGone, out: list[Instruction]) -> None:
+        # keys in flight from it fail with their fetch (its connections were aborted)
+        keys = [k for k, ts in self.tasks.items()
+                if ts.state == "fetch" and ev.worker in ts.who_has]
+        self._lost(ev.worker, keys, out, tell=False)
+        for ts in self.tasks.values():
+            ts.who_has.discard(ev.worker)
 
     def _on_GatherDepFailed(self, ev: GatherDepFailed, out: list[Instruction]) -> None:
         self.in_flight_workers.pop(ev.worker, None)
@@ -450,10 +474,7 @@ class WorkerState:
                 flight.discard(ts)
             if ts.state != "memory":
                 self._set(ts, "memory")
-            for dependent in ts.dependents:
-                dependent.waiting_for.discard(ts)
-                if dependent.state == "waiting" and not dependent.waiting_for:
-                    self._make_ready(dependent)
+            self._wake_dependents(ts)
 
     def _on_SetPaused(self, ev: SetPaused, out: list[Instruction]) -> None:
         self.paused = ev.paused
@@ -536,8 +557,8 @@ class WorkerState:
                 assert ts.waiting_for, ts
             if ts.state == "executing":
                 assert ts in self.executing, ts
-            for dep in ts.waiting_for:
-                assert dep.state in ("fetch", "flight"), (ts, dep)
+            for dep in ts.waiting_for:  # fetched from a peer, or computed here
+                assert dep.state in ("fetch", "flight") or dep.compute, (ts, dep)
             for dep in ts.dependencies:
                 assert ts in dep.dependents, (ts, dep)
             if ts.state == "flight":
