@@ -43,6 +43,8 @@ if _TYPE_CHECKING:  # what the names below resolve to, for type checkers and IDE
     from .errors import FuturelabError as FuturelabError
     from .errors import KilledWorker as KilledWorker
     from .errors import LostData as LostData
+    from .jobqueue.cluster import PBSCluster as PBSCluster
+    from .jobqueue.cluster import SLURMCluster as SLURMCluster
     from .primitives.event import Event as Event
     from .primitives.lock import Lock as Lock
     from .primitives.pubsub import Pub as Pub
@@ -78,6 +80,8 @@ _LAZY = {
     "FuturelabError": ".errors",
     "KilledWorker": ".errors",
     "LostData": ".errors",
+    "PBSCluster": ".jobqueue.cluster",
+    "SLURMCluster": ".jobqueue.cluster",
     "Event": ".primitives.event",
     "Lock": ".primitives.lock",
     "Pub": ".primitives.pubsub",
@@ -140,8 +144,10 @@ __all__ = [
     "LocalCluster",
     "Lock",
     "LostData",
+    "PBSCluster",
     "Pub",
     "Queue",
+    "SLURMCluster",
     "SSHCluster",
     "Semaphore",
     "Sub",

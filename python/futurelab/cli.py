@@ -37,7 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("scheduler", help="scheduler address, e.g. tcp://127.0.0.1:8786")
     w.add_argument("--nthreads", type=int, default=1, help="threads running tasks (default 1)")
     w.add_argument("--name", default=None, help="worker name")
-    w.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    w.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1); 'auto': the address this host "
+                        "uses to reach the scheduler (for workers started by batch jobs)")
+    w.add_argument("--interface", default=None,
+                   help="bind to this network interface's address instead (e.g. ib0)")
     w.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
     w.add_argument("--no-nanny", action="store_true",
                    help="run the worker in this process, without a nanny restarting it")
@@ -46,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(e.g. 4GB; default: no limit)")
     w.add_argument("--death-timeout", type=float, default=60.0,
                    help="seconds to keep trying to reach the scheduler (default 60)")
-    for p in (s, w):
+    from .jobqueue.cli import add_slurm_parser
+    slurm = add_slurm_parser(sub)
+    for p in (s, w, slurm):
         p.add_argument("--log-level", default="info", help="logging level (default info)")
         p.add_argument("--auth-file", default=None,
                        help="file holding the cluster's shared secret (the scheduler creates "
@@ -108,6 +114,9 @@ def _security(args: argparse.Namespace, create: bool) -> Any:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    if args.command == "slurm":
+        from .jobqueue.cli import run_slurm
+        return await run_slurm(args)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -144,6 +153,15 @@ async def _serve(args: argparse.Namespace) -> int:
     from .utils import parse_bytes
     from .worker.server import Worker
     address = args.scheduler if "://" in args.scheduler else f"tcp://{args.scheduler}"
+    try:
+        from .netaddr import address_towards, interface_address
+        if args.interface:
+            args.host = interface_address(args.interface)
+        elif args.host == "auto":
+            args.host = address_towards(address)
+    except (OSError, ValueError) as e:
+        print(f"futurelab worker: --host/--interface: {e}", file=sys.stderr)
+        return 2
     try:
         memory_limit = parse_bytes(args.memory_limit) if args.memory_limit else 0
     except ValueError as e:
