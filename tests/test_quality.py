@@ -15,7 +15,9 @@ STRICT = ["python/futurelab/scheduler/state.py", "python/futurelab/scheduler/tra
           "python/futurelab/scheduler/stealing.py", "python/futurelab/_memory.py",
           "python/futurelab/scheduler/adaptive.py",
           "python/futurelab/worker/state.py", "python/futurelab/protocol",
-          "python/futurelab/primitives", "python/futurelab/comm/handshake.py",
+          "python/futurelab/primitives", "python/futurelab/scheduler/primitives",
+          "python/futurelab/_waiters.py", "python/futurelab/_lazy.py",
+          "python/futurelab/comm/handshake.py", "python/futurelab/comm/liveness.py",
           "python/futurelab/jobqueue/script.py"]
 
 

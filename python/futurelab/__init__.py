@@ -10,12 +10,11 @@ The public API is dask.distributed's futures API: code written for it runs after
 """
 from __future__ import annotations
 
-import importlib as _importlib
 from builtins import TimeoutError as TimeoutError
 from concurrent.futures import CancelledError as CancelledError
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
 
+from ._lazy import lazy_attributes as _lazy_attributes
 from .dask_integration import install_import_hook as _install_dask_hook
 
 # dask's default scheduler becomes futurelab inside tasks and under a running default Client
@@ -96,17 +95,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'futurelab' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_attributes(__name__, _LAZY, globals())
 
 
 __version__ = "0.1.0"

@@ -7,9 +7,18 @@
 """
 from __future__ import annotations
 
-from .cluster import JobQueueCluster as JobQueueCluster
-from .cluster import PBSCluster as PBSCluster
-from .cluster import SGECluster as SGECluster
-from .cluster import SLURMCluster as SLURMCluster
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from .cluster import JobQueueCluster as JobQueueCluster
+    from .cluster import PBSCluster as PBSCluster
+    from .cluster import SGECluster as SGECluster
+    from .cluster import SLURMCluster as SLURMCluster
+
+# loaded on first use: the command line's parser (jobqueue.cli) needs none of the cluster code
+__getattr__, __dir__ = lazy_attributes(__name__, dict.fromkeys(
+    ["JobQueueCluster", "PBSCluster", "SGECluster", "SLURMCluster"], ".cluster"), globals())
 
 __all__ = ["JobQueueCluster", "PBSCluster", "SGECluster", "SLURMCluster"]

@@ -1,7 +1,8 @@
-"""Coordination primitives: Queue, Variable, Lock, Event, Semaphore, Pub/Sub.
+"""Coordination primitives, the client side: Queue, Variable, Lock, Event, Semaphore, Pub/Sub.
 
-One module per primitive, each holding its pure ``<X>State``, its scheduler extension and its
-client proxy; ``_waiters`` (the shared FIFO of parked requests), ``_base`` (Effects, pins),
-``_shell`` (the scheduler half they share) and ``_proxy`` (the client half they share).  The
-public names are re-exported from :mod:`futurelab`.
+One module per primitive holds its client proxy (a picklable object holding only a name, which
+finds its Client lazily); ``_proxy`` is the client half they share.  Their scheduler halves (pure
+states and extensions) live in :mod:`futurelab.scheduler.primitives`; the two share only the wire
+vocabulary (:mod:`futurelab.protocol.messages.primitives`).  The public names are re-exported from
+:mod:`futurelab`.
 """

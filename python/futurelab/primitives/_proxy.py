@@ -29,7 +29,7 @@ import msgpack  # type: ignore[import-untyped]
 
 from ..errors import FuturelabError
 from ..protocol import messages as m
-from ._base import Item
+from ..protocol.messages.primitives import Item
 
 if TYPE_CHECKING:
     from ..client.client import Client

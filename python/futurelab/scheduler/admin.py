@@ -10,7 +10,7 @@ with a pseudo-client ``published-<name>``, as a client holding Futures would, so
 on the workers until the dataset is unpublished.  Publishing travels on the publisher's ordered
 stream (like the primitives' requests), so the futures it names are known when it lands; a
 reader's copies are pinned "in transit" until its own claim arrives
-(:func:`~futurelab.primitives.extensions.transit_holder`).
+(:func:`~futurelab.scheduler.primitives.transit_holder`).
 
 *Restart* drops every holder's claim on every task (their futures are cancelled), forgets the
 datasets, then asks each worker to restart: a worker under a nanny exits and its nanny starts a
@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 import msgpack  # type: ignore[import-untyped]
 
 from ..calls import call_function
-from ..primitives.extensions import transit_holder
 from ..protocol import messages as m
 from ..rpc import ConnectionPool
 from ..versions import get_versions
 from . import events as ev
+from .primitives import transit_holder
 from .tasks import key_prefix
 
 if TYPE_CHECKING:

@@ -106,8 +106,8 @@ class Scheduler(Server):
         self.worker_ttl = parse_timedelta(worker_ttl)
         self._watchdog: asyncio.Task[None] | None = None
         self._started = time.time()
-        from ..primitives.extensions import install
         from . import admin, scaling
+        from .primitives import install
         from .stream import EventStream
         self.events = EventStream(self)
         install(self)

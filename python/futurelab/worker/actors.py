@@ -12,13 +12,13 @@ import inspect
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..actor import Actor
 from ..comm import Comm
 from ..protocol import messages as m
 from ..protocol.serialize import Opaque
 from .executor import thread_state
 
 if TYPE_CHECKING:
+    from ..actor import Actor
     from .server import Worker
 
 
@@ -42,6 +42,9 @@ class ActorHost:
             pool.shutdown(wait=False)
 
     def proxy(self, key: str) -> Actor:
+        """The client-side proxy of actor ``key``, for whoever fetches it (a client or a task);
+        the proxy's module loads only when an actor is actually handed out."""
+        from ..actor import Actor
         return Actor(type(self.instances[key]), self.worker.address, key)
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ client's ordered stream with a request id (``rid``) and is answered by ``primiti
 from __future__ import annotations
 
 import sys
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from ..vocabulary import Channel, message
 from .tasks import StreamRequest
@@ -29,6 +29,20 @@ class Item(TypedDict, total=False):
     data: bytes
     type: str
     repr: str
+
+
+def check_max_leases(max_leases: Any) -> int:
+    """Validate ``max_leases`` (the rule both the Semaphore proxy and the scheduler apply).
+
+    Raises:
+        TypeError: when it is not an integer.
+        ValueError: when it is below 1.
+    """
+    if isinstance(max_leases, bool) or not isinstance(max_leases, int):
+        raise TypeError(f"max_leases must be an integer, not {max_leases!r}")
+    if max_leases < 1:
+        raise ValueError(f"max_leases must be a positive integer, not {max_leases}")
+    return max_leases
 
 
 # ---------------------------------------------------------------------- the ops

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._waiters import WaiterId
+from ..._waiters import WaiterId
 
 #: a value as stored in a Queue or Variable: {"key": k} or {"data": b"..."} + "type"/"repr"
 Item = dict[str, Any]

@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..scheduler import events as ev
+from ..._waiters import WaiterId
+from .. import events as ev
+from . import transit_holder
 from ._base import Effects, Pins, PrimitiveState
-from ._waiters import WaiterId
-from .extensions import transit_holder
 
 if TYPE_CHECKING:
-    from ..scheduler.server import Scheduler
+    from ..server import Scheduler
 
 logger = logging.getLogger("futurelab.primitives")
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from futurelab.primitives._base import Effects, Pins, check_item, item_key, item_summary
-from futurelab.primitives._waiters import Waiter, Waiters
+from futurelab._waiters import Waiter, Waiters
+from futurelab.scheduler.primitives._base import Effects, Pins, check_item, item_key, item_summary
 
 
 def test_fifo_order_and_first() -> None:

@@ -1,10 +1,17 @@
-"""The scheduler halves of the coordination primitives, installed into every Scheduler."""
+"""The coordination primitives' scheduler halves: one pure state and one extension per kind.
+
+Each ``<kind>.py`` here holds the pure ``<Kind>State`` (no I/O; tested alone) and the scheduler
+extension that turns its declared messages (:mod:`futurelab.protocol.messages.primitives`) into
+calls on it; ``_shell`` is the extension base they share, ``_base`` their effects and pins.  The
+client proxies (``Queue``, ``Lock``, …) live apart, in :mod:`futurelab.primitives`, and the two
+halves share only the wire vocabulary.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..scheduler.server import Scheduler
+    from ..server import Scheduler
     from ._shell import PrimitiveExtension
 
 
@@ -30,7 +37,7 @@ def install(scheduler: Scheduler) -> None:
     def state(msg: dict[str, Any], comm: Any) -> dict[str, Any]:
         return {ext.plural: ext.snapshot() for ext in exts}
 
-    from ..scheduler import events as ev
+    from .. import events as ev
 
     def release_transit(client: str, msg: dict[str, Any]) -> None:
         keys = [k for k in msg.get("keys", ()) if isinstance(k, str)]
@@ -41,7 +48,7 @@ def install(scheduler: Scheduler) -> None:
         if not client.startswith("transit-"):
             scheduler.stimulus(ev.RemoveClient(transit_holder(client), stimulus_id="transit"))
 
-    from ..protocol import messages as m
+    from ...protocol import messages as m
     scheduler.add_handlers(handlers={m.PrimitivesState: state},
                            client_stream={m.ReleaseTransit: release_transit})
     scheduler.on_client_removed.append(drop_transit)

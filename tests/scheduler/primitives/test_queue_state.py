@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from futurelab.primitives.queue import QueueState
+from futurelab.scheduler.primitives.queue import QueueState
 
 
 def d(i: int) -> dict[str, bytes]:

@@ -1,9 +1,9 @@
 """EventState, VariableState and TopicState, pure."""
 from __future__ import annotations
 
-from futurelab.primitives.event import EventState
-from futurelab.primitives.pubsub import TopicState
-from futurelab.primitives.variable import VariableState
+from futurelab.scheduler.primitives.event import EventState
+from futurelab.scheduler.primitives.pubsub import TopicState
+from futurelab.scheduler.primitives.variable import VariableState
 
 
 def test_event_set_wakes_every_waiter() -> None:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from futurelab.primitives.lock import LockState
-from futurelab.primitives.semaphore import SemaphoreState, check_max_leases
+from futurelab.protocol.messages.primitives import check_max_leases
+from futurelab.scheduler.primitives.lock import LockState
+from futurelab.scheduler.primitives.semaphore import SemaphoreState
 
 
 def test_lock_grant_park_release_fifo() -> None:
