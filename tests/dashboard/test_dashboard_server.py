@@ -147,7 +147,7 @@ def test_websocket_actions_cancel_retry_detail() -> None:
         assert reply["ok"], reply
         # the retry went through the state machine: the task ran (and erred) again
         await until(ws, lambda s: sum(1 for t in s["stream"] if t["key"] == erred.key) == 2)
-        assert any(step[3] == "dashboard-retry"
+        assert any(step[3].startswith("dashboard-retry-")
                    for step in dash.scheduler.state.story(erred.key))
         blocker = c.submit(blocked, 1)
         await until(ws, lambda s: any(f["key"] == blocker.key and f["status"] == "processing"

@@ -299,7 +299,7 @@ def test_client_releases_memory_key_forgets_and_frees(sched_state: SchedulerStat
     assert s.tasks == {}
     assert s.workers[A].has_what == set() and s.workers[A].nbytes == 0
     assert s.clients["c"] == set()
-    assert s.story("y-1")[-1] == ("y-1", "memory", "forgotten", "client-releases-keys")
+    assert s.story("y-1")[-1] == ("y-1", "memory", "forgotten", "client-releases-keys", 0.0)
 
 
 def test_release_processing_task_sends_free_keys(sched_state: SchedulerState) -> None:
@@ -531,7 +531,7 @@ def test_retry_erred_task_and_erred_dependency(sched_state: SchedulerState) -> N
     s.handle(done(A, "x-1"))
     out = s.handle(done(A, "y-1"))
     assert out.clients == {"c": [in_memory("y-1", [A], 1)]}
-    assert ("y-1", "erred", "released", "retry") in s.story("y-1")
+    assert ("y-1", "erred", "released", "retry", 0.0) in s.story("y-1")
 
 
 def test_retry_walks_back_through_erred_chain(sched_state: SchedulerState) -> None:
@@ -600,7 +600,7 @@ def test_remove_worker_reschedules_processing(sched_state: SchedulerState) -> No
     out = s.handle(RemoveWorker(A))
     assert out == Outbox(workers={B: [compute("x-1", (0, 0))]})
     assert s.tasks["x-1"].suspicious == 1
-    assert ("x-1", "processing", "released", "remove-worker") in s.story("x-1")
+    assert ("x-1", "processing", "released", "remove-worker", 0.0) in s.story("x-1")
 
 
 def test_remove_worker_expected_not_suspicious(sched_state: SchedulerState) -> None:
@@ -794,9 +794,9 @@ def test_reschedule_from_worker(sched_state: SchedulerState) -> None:
     out = s.handle(Reschedule(A, "x-1", stimulus_id="resched-1"))
     # both idle again: the first worker is as good as any
     assert out.workers == {A: [compute("x-1", (0, 0))]}
-    assert s.story("x-1")[-3:] == [("x-1", "processing", "released", "resched-1"),
-                                   ("x-1", "released", "waiting", "resched-1"),
-                                   ("x-1", "waiting", "processing", "resched-1")]
+    assert s.story("x-1")[-3:] == [("x-1", "processing", "released", "resched-1", 0.0),
+                                   ("x-1", "released", "waiting", "resched-1", 0.0),
+                                   ("x-1", "waiting", "processing", "resched-1", 0.0)]
     # from a worker not running it: ignored
     assert s.handle(Reschedule(B, "x-1")) == Outbox()
     assert s.handle(Reschedule(A, "unknown")) == Outbox()
@@ -930,10 +930,10 @@ def test_story_records_transitions_with_stimulus(sched_state: SchedulerState) ->
     s.handle(done(A, "x-1", stimulus_id="tf-1"))
     s.handle(ClientReleasesKeys("c", ["x-1"], stimulus_id="rel-1"))
     assert s.story("x-1") == [
-        ("x-1", "released", "waiting", "ug-1"),
-        ("x-1", "waiting", "processing", "ug-1"),
-        ("x-1", "processing", "memory", "tf-1"),
-        ("x-1", "memory", "forgotten", "rel-1"),
+        ("x-1", "released", "waiting", "ug-1", 0.0),
+        ("x-1", "waiting", "processing", "ug-1", 0.0),
+        ("x-1", "processing", "memory", "tf-1", 0.0),
+        ("x-1", "memory", "forgotten", "rel-1", 0.0),
     ]
     assert s.story("nope") == []
 
@@ -987,3 +987,12 @@ def test_validate_catches_broken_invariant(sched_state: SchedulerState) -> None:
     with pytest.raises(AssertionError):
         s.validate()
     s.tasks["x-1"].state = "processing"
+
+
+def test_story_records_the_time_given_with_each_stimulus() -> None:
+    s = SchedulerState()
+    add_workers(s, A)
+    s.handle(UpdateGraph("c", [spec("x-1")], ["x-1"], stimulus_id="ug-1"), now=10.0)
+    s.handle(done(A, "x-1", stimulus_id="tf-1"), now=12.5)
+    assert [(t.finish, t.stimulus_id, t.time) for t in s.story("x-1")] == [
+        ("waiting", "ug-1", 10.0), ("processing", "ug-1", 10.0), ("memory", "tf-1", 12.5)]

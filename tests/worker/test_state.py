@@ -60,8 +60,8 @@ def test_compute_no_deps_executes(worker_state: WorkerState) -> None:
     ws = worker_state
     assert ws.handle(compute("x-1", stimulus_id="ct-1")) == [Execute("x-1")]
     assert states(ws) == {"x-1": "executing"}
-    assert ws.story("x-1") == [("x-1", "released", "ready", "ct-1"),
-                               ("x-1", "ready", "executing", "ct-1")]
+    assert ws.story("x-1") == [("x-1", "released", "ready", "ct-1", 0.0),
+                               ("x-1", "ready", "executing", "ct-1", 0.0)]
     assert ws.tasks["x-1"].run_spec == rs("x-1")
 
 
@@ -152,9 +152,9 @@ def test_dependencies_gathered_grouped_by_peer(worker_state: WorkerState) -> Non
     out = ws.handle(GatherDepDone(P2, {"c-1": 31}, [], stimulus_id="gd-2"))
     assert out == [Send({"op": "add-keys", "keys": ["c-1"]}), Execute("z-1")]
     assert ws.tasks["c-1"].nbytes == 31
-    assert ws.story("c-1") == [("c-1", "released", "fetch", "ComputeTask"),
-                               ("c-1", "fetch", "flight", "ComputeTask"),
-                               ("c-1", "flight", "memory", "gd-2")]
+    assert ws.story("c-1") == [("c-1", "released", "fetch", "ComputeTask", 0.0),
+                               ("c-1", "fetch", "flight", "ComputeTask", 0.0),
+                               ("c-1", "flight", "memory", "gd-2", 0.0)]
 
     # inputs stay until the scheduler frees them
     assert ws.handle(success("z-1")) == [finished("z-1")]
@@ -453,7 +453,7 @@ def test_update_data_puts_data_in_memory(worker_state: WorkerState) -> None:
     assert ws.handle(UpdateData({"d-1": 100, "d-2": 5}, stimulus_id="ud-1")) == []
     assert states(ws) == {"d-1": "memory", "d-2": "memory"}
     assert ws.tasks["d-1"].nbytes == 100
-    assert ws.story("d-1") == [("d-1", "released", "memory", "ud-1")]
+    assert ws.story("d-1") == [("d-1", "released", "memory", "ud-1", 0.0)]
     # a task using it runs at once
     assert ws.handle(compute("y-1", who_has={"d-1": [ME]})) == [Execute("y-1")]
     assert ws.handle(FreeKeys(["d-2"])) == [Drop(["d-2"])]
@@ -496,9 +496,9 @@ def test_story_default_stimulus_is_event_name(worker_state: WorkerState) -> None
     ws = worker_state
     ws.handle(compute("x-1"))
     ws.handle(success("x-1"))
-    assert ws.story("x-1") == [("x-1", "released", "ready", "ComputeTask"),
-                               ("x-1", "ready", "executing", "ComputeTask"),
-                               ("x-1", "executing", "memory", "ExecuteSuccess")]
+    assert ws.story("x-1") == [("x-1", "released", "ready", "ComputeTask", 0.0),
+                               ("x-1", "ready", "executing", "ComputeTask", 0.0),
+                               ("x-1", "executing", "memory", "ExecuteSuccess", 0.0)]
     assert ws.story("nope") == []
 
 

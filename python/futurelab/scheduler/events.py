@@ -2,7 +2,9 @@
 
 Each is a small dataclass built by the I/O shell from one wire message (or a connection event) and
 passed to :meth:`futurelab.scheduler.state.SchedulerState.handle`.  Every stimulus carries a
-``stimulus_id`` so a transition can be traced back to what caused it.
+``stimulus_id`` so a transition can be traced back to what caused it: its default names the
+category ("task-finished"), and the shell makes it unique by numbering every stimulus it applies
+("task-finished-18342"), passing the time along with it.
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ class Event:
     if TYPE_CHECKING:  # every subclass declares it, with a default, as its last field
         @property
         def stimulus_id(self) -> str: ...
+
+        @stimulus_id.setter
+        def stimulus_id(self, value: str) -> None: ...
 
 
 @dataclass

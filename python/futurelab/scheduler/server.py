@@ -99,6 +99,7 @@ class Scheduler(Server):
         self.closed = asyncio.Event()
         #: stimuli were applied by :meth:`defer` and not flushed yet
         self._deferred = False
+        self._stimuli = itertools.count(1)
         self._retiring: dict[str, bool] = {}
         #: when each worker was last heard from (monotonic seconds)
         self.last_seen: dict[str, float] = {}
@@ -197,9 +198,15 @@ class Scheduler(Server):
     # ------------------------------------------------------------------ state plumbing
     def stimulus(self, event: ev.Event) -> None:
         """Apply ``event`` and send what it (and anything deferred before it) produced."""
-        self.state.apply(event)
+        self._apply(event)
         self._deferred = False
         self._flush()
+
+    def _apply(self, event: ev.Event) -> None:
+        """Number the stimulus (its category + a sequence number: every one is unique in the
+        transition log and the stories) and apply it at the current time."""
+        event.stimulus_id = f"{event.stimulus_id}-{next(self._stimuli)}"
+        self.state.apply(event, time.time())
 
     def _flush(self) -> None:
         compactions = self.state.compactions
@@ -213,7 +220,7 @@ class Scheduler(Server):
         Stream handlers use this: a batch of messages from a worker or client is applied
         message by message, then flushed once (see :meth:`SchedulerState.apply`).
         """
-        self.state.apply(event)
+        self._apply(event)
         self._deferred = True
 
     def flush_deferred(self) -> None:

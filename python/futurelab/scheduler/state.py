@@ -33,6 +33,7 @@ from typing import Any
 
 from .._memory import Interned, Peak
 from ..errors import InvalidTransition
+from ..protocol.story import Transition as Transition
 from . import events, policy, stealing, transitions
 from .events import (
     AddKeys,
@@ -88,7 +89,7 @@ class SchedulerState:
         self.allowed_failures = allowed_failures
         #: steal requests sent and not yet answered
         self.steals_in_flight = 0
-        self.transition_log: deque[tuple[str, str, str, str]] = deque(maxlen=log_size)
+        self.transition_log: deque[Transition] = deque(maxlen=log_size)
         #: mean duration (s) per task prefix, for the worker-saturation policy
         self.durations: dict[str, float] = {}
         self.validate_each = validate
@@ -100,6 +101,7 @@ class SchedulerState:
         self._frozen: Interned[frozenset[str]] = Interned()
         self._out = Outbox()
         self._stimulus = ""
+        self._now = 0.0
         #: observers of transitions: f(key, start, finish, ts) — the event stream hooks here
         self.plugins: list[Callable[[TaskState, str, str], None]] = []
         self._handlers: dict[type, Callable[[Any], Recs]] = {
@@ -122,16 +124,16 @@ class SchedulerState:
         }
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, event: Event) -> Outbox:
+    def handle(self, event: Event, now: float = 0.0) -> Outbox:
         """Apply one stimulus and return the messages to send (:meth:`apply` + :meth:`flush`).
 
         Raises:
             InvalidTransition: if the stimulus asks for a transition the table does not allow.
         """
-        self.apply(event)
+        self.apply(event, now)
         return self.flush()
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: Event, now: float = 0.0) -> None:
         """Apply one stimulus; its messages wait in the outbox until :meth:`flush`.
 
         Ready tasks are queued, not yet placed: a shell that receives stimuli in batches (a
@@ -141,7 +143,7 @@ class SchedulerState:
         Raises:
             InvalidTransition: if the stimulus asks for a transition the table does not allow.
         """
-        self._stimulus = event.stimulus_id
+        self._stimulus, self._now = event.stimulus_id, now
         self._transitions(self._handlers[type(event)](event))
 
     def flush(self) -> Outbox:
@@ -200,12 +202,13 @@ class SchedulerState:
     def _log(self, ts: TaskState, start: str, finish: str) -> None:
         if start == finish:
             return
-        self.transition_log.append((ts.key, start, finish, self._stimulus))
+        self.transition_log.append(Transition(ts.key, start, finish, self._stimulus, self._now))
         for plugin in self.plugins:
             plugin(ts, start, finish)
 
-    def story(self, *keys: str) -> list[tuple[str, str, str, str]]:
-        """The logged transitions of these keys: ``[(key, start, finish, stimulus_id), …]``."""
+    def story(self, *keys: str) -> list[Transition]:
+        """The logged transitions of these keys, oldest first:
+        ``[(key, start, finish, stimulus_id, time), …]``."""
         wanted = set(keys)
         return [t for t in self.transition_log if t[0] in wanted]
 

@@ -7,6 +7,7 @@ that holds them, report to the scheduler, drop data.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import threading
@@ -77,6 +78,7 @@ class Worker(Server):
         self._outgoing: list[Any] = []
         self._flush_scheduled = False
         self._loop_thread = threading.get_ident()
+        self._stimuli = itertools.count(1)
         self.extensions: dict[str, Any] = {}
         #: op → handler(msg) for what the scheduler's stream carries
         self.scheduler_stream_handlers: dict[str, Any] = handlers_for(m.TO_WORKER, {
@@ -253,7 +255,9 @@ class Worker(Server):
         with self._state_lock:
             if isinstance(event, (st.ExecuteSuccess, st.ExecuteFailure)):
                 self.slots.pop(event.key, None)
-            for instr in self.state.handle(event):
+            # every stimulus unique in the worker's stories, with its time
+            event.stimulus_id = f"{event.stimulus_id or type(event).__name__}-{next(self._stimuli)}"
+            for instr in self.state.handle(event, time.time()):
                 typ = type(instr)
                 if typ is st.Send:
                     self._outgoing.append(instr.msg)  # type: ignore[attr-defined]

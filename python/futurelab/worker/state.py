@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol import messages as m
+from ..protocol.story import Transition
 
 #: at most this many peers are fetched from at the same time
 MAX_CONCURRENT_FETCHES = 8
@@ -232,13 +233,16 @@ class WorkerState:
         self.fetching: set[WTask] = set()
         #: no new tasks start while paused (memory is short); running ones go on
         self.paused = False
-        self.log: deque[tuple[str, str, str, str]] = deque(maxlen=log_size)
+        self.log: deque[Transition] = deque(maxlen=log_size)
         self._stimulus = ""
+        self._now = 0.0
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, ev: WorkerEvent) -> list[Instruction]:
-        """Apply one event; return what the shell must do, in order."""
+    def handle(self, ev: WorkerEvent, now: float = 0.0) -> list[Instruction]:
+        """Apply one event (at wall-clock time ``now``); return what the shell must do, in
+        order."""
         self._stimulus = ev.stimulus_id or type(ev).__name__
+        self._now = now
         out: list[Instruction] = []
         method = getattr(self, "_on_" + type(ev).__name__)
         method(ev, out)
@@ -246,12 +250,13 @@ class WorkerState:
         self._ensure_communicating(out)
         return out
 
-    def story(self, key: str) -> list[tuple[str, str, str, str]]:
-        """Logged transitions of ``key``: ``[(key, start, finish, stimulus_id), …]``."""
+    def story(self, key: str) -> list[Transition]:
+        """Logged transitions of ``key``, oldest first:
+        ``[(key, start, finish, stimulus_id, time), …]``."""
         return [t for t in self.log if t[0] == key]
 
     def _set(self, ts: WTask, state: str) -> None:
-        self.log.append((ts.key, ts.state, state, self._stimulus))
+        self.log.append(Transition(ts.key, ts.state, state, self._stimulus, self._now))
         if ts.state == "fetch":
             self.fetching.discard(ts)
         elif state == "fetch":
