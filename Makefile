@@ -19,7 +19,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PIP_FLAGS ?= -q --progress-bar off
-TESTS ?= tests
+TESTS ?= tests python/futurelab
 PYTEST_ARGS ?=
 
 # jlpm, jupyter, jupyter-builder (called by the package.json scripts) come from the venv.

@@ -16,6 +16,7 @@ from _util import wait_for
 
 import futurelab
 from futurelab import Client, KilledWorker, LostData
+from futurelab.errors import SchedulerGone
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -120,9 +121,9 @@ def test_scheduler_loss_fails_pending_calls_and_workers_rejoin_a_new_one() -> No
         t0 = time.monotonic()
         sched.kill()
         sched.wait(timeout=10)
-        with pytest.raises(futurelab.FuturelabError, match="lost the connection"):
+        with pytest.raises(SchedulerGone, match="lost the connection"):
             pending.result(timeout=30)
-        with pytest.raises(futurelab.FuturelabError, match="lost the connection"):
+        with pytest.raises(SchedulerGone, match="lost the connection"):
             waiting.result(timeout=30)
         print(f"\n[faults] pending call failed {1000 * (time.monotonic() - t0):.0f} ms after "
               f"the scheduler died")

@@ -24,8 +24,11 @@ def test_peak_says_when_a_big_container_has_shrunk() -> None:
     assert not p.shrunk(MIN_PEAK // 2)  # the mark is now MIN_PEAK, below the bar
 
 
-def test_release_free_memory_never_fails() -> None:
-    assert release_free_memory() in (True, False)
+def test_release_free_memory_trims_where_glibc_can() -> None:
+    import platform
+    import sys
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert release_free_memory() is glibc  # done with glibc's malloc_trim, else a no-op
 
 
 def test_holder_sets_are_shared_and_containers_rebuilt_after_a_burst() -> None:

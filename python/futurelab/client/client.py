@@ -19,7 +19,7 @@ from typing import Any
 from .._memory import Peak
 from ..comm import connect
 from ..comm.handshake import AuthenticationError
-from ..errors import CommClosedError, FuturelabError, ProtocolError
+from ..errors import CommClosedError, FuturelabError, ProtocolError, SchedulerGone
 from ..protocol import messages as m
 from ..protocol.serialize import Opaque
 from ..protocol.vocabulary import handlers_for
@@ -231,7 +231,7 @@ class Client(AdminMixin, CollectionsMixin, TransferMixin):
             pass
         if self.status == "running":
             self.status = "scheduler-gone"
-            gone = FuturelabError(f"lost the connection to the scheduler at "
+            gone = SchedulerGone(f"lost the connection to the scheduler at "
                                   f"{self.scheduler_address}")
             for st in list(self.futures.values()):
                 if not st.done():

@@ -110,7 +110,8 @@ class PrimitivesClient:
         pending, self.pending = self.pending, {}
         for rid, fut in pending.items():
             if not fut.done():
-                fut.set_exception(FuturelabError(f"{error} (request {rid} got no answer)"))
+                # the same kind of error (SchedulerGone, or "the client is closed"), with the id
+                fut.set_exception(type(error)(f"{error} (request {rid} got no answer)"))
 
     def send(self, msg: dict[str, Any]) -> None:
         """Send ``msg`` without waiting for (or asking) an answer."""

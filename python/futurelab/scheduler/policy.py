@@ -36,8 +36,12 @@ def decide_worker(ts: TaskState, workers: dict[str, WorkerInfo], durations: dict
     loaded (tasks held per thread).  Restricted tasks (``workers=``) and actors go to an eligible
     worker whatever its load (``force``); None means no eligible worker exists.
 
+    >>> from futurelab.scheduler.tasks import TaskState, WorkerInfo
+    >>> ts = TaskState("inc-1", None, (0, 0))
     >>> decide_worker(ts, {}, {}) is None
     True
+    >>> decide_worker(ts, {"tcp://a": WorkerInfo("tcp://a", 2, "a")}, {}).address
+    'tcp://a'
     """
     if ts.workers is not None:
         pool = [workers[a] for a in ts.workers if a in workers]

@@ -32,7 +32,7 @@ class QueueState:
     >>> s.get("c1", 1, n=1, now=0.0, blocking=True).parked
     True
     >>> s.put("c2", 2, {"data": b"\\x01"}, now=0.0, blocking=True).replies
-    [('c1', 1, {'ok': True, 'items': [{'data': b'\\x01'}]}), ('c2', 2, {'ok': True})]
+    [('c2', 2, {'ok': True}), ('c1', 1, {'ok': True, 'items': [{'data': b'\\x01'}]})]
     """
 
     def __init__(self, name: str, maxsize: int = 0) -> None:
