@@ -68,10 +68,20 @@ def execute(src: Path, kernels: Path, outdir: Path, timeout: int = 120,
 
 
 def cell_text(cell: Any) -> str:
-    """Everything a code cell showed as text: streams, text/plain results, and errors."""
+    """Everything a code cell showed as text: streams, text/plain results, and errors.
+
+    Consecutive pieces of one stream are joined as they are: the kernel flushes its stdout on a
+    timer, so under load one ``print`` may arrive as two stream outputs (``"1000"`` and
+    ``" futures; …"``), which must not read as two lines.
+    """
     parts: list[str] = []
+    last_stream = None
     for out in cell.get("outputs", []):
         kind = out["output_type"]
+        if kind == "stream" and last_stream == out.get("name") and parts:
+            parts[-1] += out["text"]
+            continue
+        last_stream = out.get("name") if kind == "stream" else None
         if kind == "stream":
             parts.append(out["text"])
         elif kind in ("execute_result", "display_data"):
