@@ -258,24 +258,25 @@ class Worker(Server):
             # every stimulus unique in the worker's stories, with its time
             event.stimulus_id = f"{event.stimulus_id or type(event).__name__}-{next(self._stimuli)}"
             for instr in self.state.handle(event, time.time()):
-                typ = type(instr)
-                if typ is st.Send:
-                    self._outgoing.append(instr.msg)  # type: ignore[attr-defined]
-                elif typ is st.Execute:
-                    ts = self.state.tasks[instr.key]  # type: ignore[attr-defined]
-                    starts.append((ts.key, ts.run_spec, bool(ts.dependencies), ts.actor,
-                                   self._take_slot(ts.key)))
-                elif typ is st.GatherDep:
-                    self._call_on_loop(self._start_gather, instr.worker,  # type: ignore[attr-defined]
-                                       instr.keys)  # type: ignore[attr-defined]
-                elif typ is st.Drop:
-                    for key in instr.keys:  # type: ignore[attr-defined]
-                        self.data.pop(key, None)
-                        self.actors.drop(key)
-                elif typ is st.Resume:
-                    ev = self.rejoin_events.pop(instr.key, None)  # type: ignore[attr-defined]
-                    if ev is not None:
-                        ev.set()
+                match instr:
+                    case st.Send(msg=msg):
+                        self._outgoing.append(msg)
+                    case st.Execute(key=key):
+                        ts = self.state.tasks[key]
+                        starts.append((key, ts.run_spec, bool(ts.dependencies), ts.actor,
+                                       self._take_slot(key)))
+                    case st.GatherDep(worker=peer, keys=keys):
+                        self._call_on_loop(self._start_gather, peer, keys)
+                    case st.Drop(keys=keys):
+                        for key in keys:
+                            self.data.pop(key, None)
+                            self.actors.drop(key)
+                    case st.Resume(key=key):
+                        rejoined = self.rejoin_events.pop(key, None)
+                        if rejoined is not None:
+                            rejoined.set()
+                    case _:
+                        raise AssertionError(f"no shell step for instruction {instr!r}")
             flush = bool(self._outgoing) and not self._flush_scheduled
             if flush and not on_loop:
                 self._flush_scheduled = True
